@@ -1,0 +1,482 @@
+"""From an MLIR function body to the scheduler's :class:`Graph`.
+
+Nodes are the ops of the body that do work (at the flow level: each
+``flow.dispatch`` is one real kernel after fusion). The memory model follows
+what IREE allocates (DESIGN.md):
+
+- views (reshapes, bitcasts, barriers, casts) alias their source: no memory,
+  and a use of the view keeps the source alive;
+- ``flow.tensor.update`` writes into its target in place, and a dispatch
+  result tied to an operand reuses that operand's buffer; a buffer that starts
+  as ``flow.tensor.empty`` is allocated by its first writer, so a concat
+  buffer is live from its first writer to its last reader;
+- weights and constants (``util.global.load``, constants) are not activations;
+- function inputs (``hal.tensor.import``, or block arguments at the input
+  level) are live from the start until their last use; exported results and
+  returned values live to the end.
+
+Ops that only compute indices or constants are not nodes: the pass places
+them right before their first user. Ops whose side effects we do not know
+keep their relative order (chained), so reordering never changes behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from iree.compiler import ir
+
+from serenity_mlir.errors import InputError
+from serenity_mlir.graph import Graph, InputBuffer
+from serenity_mlir.mlir_io import format_location
+
+# Ops whose results alias operand 0 (no new memory).
+VIEW_OPS = frozenset(
+    {
+        "flow.tensor.reshape",
+        "flow.tensor.bitcast",
+        "flow.tensor.tie_shape",
+        "hal.tensor.barrier",
+        "hal.tensor.alias",
+        "tensor.collapse_shape",
+        "tensor.expand_shape",
+        "tensor.cast",
+        "tensor.reshape",
+        "tosa.reshape",
+        "stablehlo.reshape",
+        "torch_c.from_builtin_tensor",
+        "torch_c.to_builtin_tensor",
+    }
+)
+# Ops that hold no activation memory: weights, constants, fresh uninitialised
+# buffers (allocated by their first in-place writer).
+FREE_OPS = frozenset(
+    {
+        "util.global.load",
+        "arith.constant",
+        "flow.tensor.constant",
+        "stablehlo.constant",
+        "tosa.const",
+        "torch.constant.none",
+        "torch.constant.int",
+        "torch.constant.float",
+        "torch.constant.bool",
+        "torch.constant.str",
+        "torch.vtensor.literal",
+        "tensor.empty",
+        "flow.tensor.empty",
+        "util.null",
+    }
+)
+# Buffers created by these ops get their memory from their first writer.
+LAZY_BUFFER_OPS = frozenset({"flow.tensor.empty"})
+INPUT_OPS = frozenset({"hal.tensor.import"})
+EXPORT_OPS = frozenset({"hal.tensor.export"})
+CONTROL_FLOW_PREFIXES = ("scf.", "cf.", "affine.for", "affine.if", "stablehlo.while", "stablehlo.if", "tosa.cond_if", "tosa.while_loop")
+# Dialects whose ops are free of side effects (safe to reorder by data flow).
+PURE_DIALECTS = ("arith.", "math.", "tensor.", "linalg.", "tosa.", "stablehlo.", "chlo.", "torch.", "torch_c.", "flow.", "iree_tensor_ext.")
+PURE_OPS = frozenset({"util.global.load", "util.null", "util.optimization_barrier"})
+
+
+def tensor_bytes(t: ir.Type) -> int | None:
+    """Byte size of a statically shaped tensor type; None for non-tensors."""
+    shaped: ir.ShapedType | None = None
+    if isinstance(t, ir.RankedTensorType):
+        shaped = t
+    elif str(t).startswith("!torch.vtensor<["):
+        return _torch_vtensor_bytes(str(t))
+    if shaped is None:
+        return None
+    if not shaped.has_static_shape:
+        raise _DynamicShape(str(t))
+    n = 1
+    for d in shaped.shape:
+        n *= d
+    return n * _element_bits(shaped.element_type) // 8 + (1 if (n * _element_bits(shaped.element_type)) % 8 else 0)
+
+
+class _DynamicShape(Exception):
+    pass
+
+
+def _element_bits(t: ir.Type) -> int:
+    if isinstance(t, ir.IntegerType):
+        return max(8, t.width) if t.width == 1 else t.width
+    if isinstance(t, ir.IndexType):
+        return 64
+    if isinstance(t, ir.ComplexType):
+        return 2 * _element_bits(t.element_type)
+    width = getattr(t, "width", None)
+    if isinstance(width, int):
+        return width
+    raise InputError(f"unsupported element type {t}")
+
+
+_TORCH_BITS = {"f64": 64, "f32": 32, "f16": 16, "bf16": 16, "si64": 64, "si32": 32, "si16": 16, "si8": 8, "ui8": 8, "i1": 8}
+
+
+def _torch_vtensor_bytes(text: str) -> int:
+    inner = text[len("!torch.vtensor<[") :]
+    dims, _, rest = inner.partition("]")
+    if "?" in dims:
+        raise _DynamicShape(text)
+    n = 1
+    for d in dims.split(","):
+        if d.strip():
+            n *= int(d)
+    elem = rest.strip(",> ")
+    return n * _TORCH_BITS.get(elem, 32) // 8
+
+
+@dataclass
+class BodyGraph:
+    """The graph of one function body and the ops behind its nodes."""
+
+    func_name: str
+    graph: Graph
+    node_ops: list[ir.Operation]
+    block: ir.Block
+    model: str = "iree"
+    input_bytes: int = 0
+    output_bytes: int = 0
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Bytes outside the graph that are live for the whole call."""
+        return self.input_bytes + self.output_bytes if self.model == "iree" else 0
+
+
+def _value_key(v: ir.Value) -> int:
+    return hash(v)
+
+
+def _where(op: ir.Operation) -> str:
+    return format_location(op.location)
+
+
+def _func_name(op: ir.Operation) -> str:
+    return ir.StringAttr(op.attributes["sym_name"]).value
+
+
+def _is_public(op: ir.Operation) -> bool:
+    if "sym_visibility" not in op.attributes:
+        return True
+    return ir.StringAttr(op.attributes["sym_visibility"]).value == "public"
+
+
+FUNC_OPS = ("func.func", "util.func")
+
+
+def public_functions(module: ir.Operation) -> list[str]:
+    """User-facing public functions (IREE's ``$async`` twins are folded into
+    the name the user calls)."""
+    names = []
+    for op in module.regions[0].blocks[0].operations:
+        o = op.operation
+        if o.name in FUNC_OPS and _is_public(o) and len(o.regions[0].blocks) > 0:
+            name = _func_name(o)
+            if not name.endswith("$async") and not name.startswith("__"):
+                names.append(name)
+    return names
+
+
+def find_body_function(module: ir.Operation, function: str | None) -> tuple[str, ir.Operation]:
+    """Returns (user-facing name, the function op whose body runs the model).
+
+    At the flow level IREE wraps ``@f`` around ``@f$async``, which holds the
+    dispatches; that is the body to schedule.
+    """
+    funcs: dict[str, ir.Operation] = {}
+    for op in module.regions[0].blocks[0].operations:
+        o = op.operation
+        if o.name in FUNC_OPS:
+            funcs[_func_name(o)] = o
+    public = public_functions(module)
+    if function is None:
+        if not public:
+            raise InputError("the module has no public function to schedule")
+        if len(public) > 1:
+            raise InputError(
+                f"the module has {len(public)} public functions ({', '.join(public)}): pick one with --function"
+            )
+        function = public[0]
+    elif function not in public:
+        raise InputError(
+            f"no public function '{function}' in the module (it has: {', '.join(public) or 'none'})"
+        )
+    body = funcs.get(function + "$async", funcs[function])
+    return function, body
+
+
+MODELS = ("iree", "paper")
+
+
+def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
+    """Builds the scheduling graph of a single-block function body.
+
+    ``model="paper"`` is SERENITY's model: inputs live from the start until
+    their last use, outputs from their producer to the end. ``model="iree"``
+    is what IREE allocates: the caller's inputs and the result buffers exist
+    for the whole call outside the transient slab, so they are left out and
+    the graph's peak is the slab IREE packs (before alignment and
+    fragmentation); ``BodyGraph.fixed_bytes`` holds their sum.
+    """
+    if model not in MODELS:
+        raise InputError(f"unknown memory model '{model}' (known: {', '.join(MODELS)})")
+    name = _func_name(func_op)
+    region = func_op.regions[0]
+    blocks = list(region.blocks)
+    if len(blocks) != 1:
+        raise InputError(
+            f"{_where(func_op)}: function '{name}' has {len(blocks)} blocks; "
+            "only single-block bodies (no control flow) can be scheduled"
+        )
+    block = blocks[0]
+    ops = [op.operation for op in block.operations]
+    body_ops = ops[:-1]  # the terminator stays last
+
+    # Buffer identity per SSA value (aliases share one buffer id).
+    buffer_of: dict[int, int] = {}
+    buffer_size: list[int] = []
+    buffer_alloc: list[int | None] = []  # allocating node, None = input
+    buffer_users: list[set[int]] = []
+    buffer_is_input: list[bool] = []
+    buffer_name: list[str] = []
+    buffer_lazy: list[bool] = []
+    outputs: set[int] = set()  # buffer ids
+
+    def new_buffer(size: int, alloc: int | None, label: str, is_input: bool = False, lazy: bool = False) -> int:
+        buffer_size.append(size)
+        buffer_alloc.append(alloc)
+        buffer_users.append(set())
+        buffer_is_input.append(is_input)
+        buffer_name.append(label)
+        buffer_lazy.append(lazy)
+        return len(buffer_size) - 1
+
+    def size_of(v: ir.Value, op: ir.Operation) -> int | None:
+        try:
+            return tensor_bytes(v.type)
+        except _DynamicShape as e:
+            raise InputError(
+                f"{_where(op)}: dynamic shapes are not supported: {v.get_name()} has type {e}"
+            ) from None
+
+    for arg in block.arguments:
+        size = tensor_bytes_or_error(arg, func_op, name)
+        if size is not None:
+            buffer_of[_value_key(arg)] = new_buffer(size, None, arg.get_name(), is_input=True)
+
+    node_ops: list[ir.Operation] = []
+    node_names: list[str] = []
+    node_labels: list[str] = []
+    node_preds: list[set[int]] = []
+    producer: dict[int, int] = {}  # value -> node that (last) defined it
+    last_effect: int | None = None
+
+    for op in body_ops:
+        oname = op.name
+        if any(oname.startswith(p) for p in CONTROL_FLOW_PREFIXES):
+            raise InputError(
+                f"{_where(op)}: control flow ('{oname}') in the body of '{name}' is not supported"
+            )
+        operands = list(_all_operands(op, block))
+        if oname in FREE_OPS:
+            for r in op.results:
+                size = size_of(r, op)
+                if oname in LAZY_BUFFER_OPS and size is not None:
+                    buffer_of[_value_key(r)] = new_buffer(size, None, r.get_name(), lazy=True)
+            continue
+        if oname in INPUT_OPS:
+            for r in op.results:
+                size = size_of(r, op)
+                if size is not None:
+                    buffer_of[_value_key(r)] = new_buffer(size, None, r.get_name(), is_input=True)
+            continue
+        if oname in VIEW_OPS or oname in EXPORT_OPS:
+            src = operands[0] if operands else None
+            if src is not None and _value_key(src) in buffer_of:
+                b = buffer_of[_value_key(src)]
+                for r in op.results:
+                    buffer_of[_value_key(r)] = b
+                if oname in EXPORT_OPS:
+                    outputs.add(b)
+                # A view of a node result is produced by that node.
+                if _value_key(src) in producer:
+                    for r in op.results:
+                        producer[_value_key(r)] = producer[_value_key(src)]
+                continue
+            if oname in VIEW_OPS:
+                # A view of a constant: free.
+                continue
+        # A node.
+        v = len(node_ops)
+        node_ops.append(op)
+        res_names = ", ".join(r.get_name() for r in op.results) or oname
+        node_names.append(res_names)
+        node_labels.append(_label(op))
+        preds: set[int] = set()
+        for x in operands:
+            k = _value_key(x)
+            if k in producer:
+                preds.add(producer[k])
+            if k in buffer_of:
+                b = buffer_of[k]
+                buffer_users[b].add(v)
+        if not _is_pure(oname):
+            if last_effect is not None:
+                preds.add(last_effect)
+            last_effect = v
+        tied = _tied_operands(op)
+        for i, r in enumerate(op.results):
+            size = size_of(r, op)
+            if size is None:
+                producer[_value_key(r)] = v
+                continue
+            target: ir.Value | None = None
+            if oname == "flow.tensor.update":
+                target = op.operands[0]  # ODS order: target, target_dims, ..., update
+            elif tied is not None and i < len(tied) and tied[i] >= 0:
+                target = _dispatch_arguments(op)[tied[i]]
+            if target is not None and _value_key(target) in buffer_of:
+                b = buffer_of[_value_key(target)]
+                if buffer_lazy[b] and buffer_alloc[b] is None:
+                    buffer_alloc[b] = v
+                buffer_of[_value_key(r)] = b
+            else:
+                buffer_of[_value_key(r)] = new_buffer(size, v, r.get_name())
+            producer[_value_key(r)] = v
+        node_preds.append(preds)
+
+    # Values returned by the terminator are outputs.
+    for x in ops[-1].operands:
+        k = _value_key(x)
+        if k in buffer_of:
+            outputs.add(buffer_of[k])
+
+    n = len(node_ops)
+    # A lazily allocated buffer must be allocated by its first user: every
+    # other user waits for that one.
+    for b in range(len(buffer_size)):
+        a = buffer_alloc[b]
+        if buffer_lazy[b] and a is not None:
+            for u in buffer_users[b]:
+                if u != a:
+                    node_preds[u].add(a)
+    users: list[set[int]] = [set() for _ in range(n)]
+    node_size = [0] * n
+    inputs: list[InputBuffer] = []
+    out_nodes: set[int] = set()
+    input_bytes = output_bytes = 0
+    for b in range(len(buffer_size)):
+        a = buffer_alloc[b]
+        if b in outputs:
+            output_bytes += buffer_size[b]
+        if a is None:
+            if buffer_is_input[b]:
+                input_bytes += buffer_size[b]
+                if model == "paper":
+                    inputs.append(InputBuffer(buffer_name[b], buffer_size[b], frozenset(buffer_users[b])))
+            continue
+        users[a] |= buffer_users[b] - {a}
+        if b in outputs:
+            out_nodes.add(a)
+            if model == "iree":
+                continue
+        node_size[a] += buffer_size[b]
+    graph = Graph(
+        names=tuple(node_names),
+        sizes=tuple(node_size),
+        preds=tuple(frozenset(p) for p in node_preds),
+        users=tuple(frozenset(u) for u in users),
+        outputs=frozenset(out_nodes) if model == "paper" else frozenset(),
+        inputs=tuple(inputs),
+        labels=tuple(node_labels),
+    )
+    return BodyGraph(
+        func_name=name,
+        graph=graph,
+        node_ops=node_ops,
+        block=block,
+        model=model,
+        input_bytes=input_bytes,
+        output_bytes=output_bytes,
+    )
+
+
+def tensor_bytes_or_error(arg: ir.Value, func_op: ir.Operation, name: str) -> int | None:
+    try:
+        return tensor_bytes(arg.type)
+    except _DynamicShape as e:
+        raise InputError(
+            f"{_where(func_op)}: dynamic shapes are not supported: argument {arg.get_name()} "
+            f"of '{name}' has type {e}"
+        ) from None
+
+
+def _is_pure(name: str) -> bool:
+    return name in PURE_OPS or name.startswith(PURE_DIALECTS) and name not in ("flow.tensor.trace",)
+
+
+def _label(op: ir.Operation) -> str:
+    if op.name == "flow.dispatch" and "entry_points" in op.attributes:
+        text = str(op.attributes["entry_points"])
+        return text.strip("[]@").split("::@")[-1]
+    return op.name
+
+
+def _tied_operands(op: ir.Operation) -> list[int] | None:
+    if "tied_operands" not in op.attributes:
+        return None
+    arr = ir.ArrayAttr(op.attributes["tied_operands"])
+    return [ir.IntegerAttr(a).value for a in arr]
+
+
+def _segments(op: ir.Operation) -> list[int] | None:
+    if "operandSegmentSizes" not in op.attributes:
+        return None
+    return list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))
+
+
+def _dispatch_arguments(op: ir.Operation) -> list[ir.Value]:
+    """The ``arguments`` operand segment of a flow.dispatch (after the
+    workload), which ``tied_operands`` indexes."""
+    seg = _segments(op)
+    operands = list(op.operands)
+    if seg is None or len(seg) < 2:
+        return operands
+    return operands[seg[0] : seg[0] + seg[1]]
+
+
+def _all_operands(op: ir.Operation, block: ir.Block) -> Iterable[ir.Value]:
+    """Operands, plus values from the body used inside the op's regions (they
+    must dominate the op wherever it moves)."""
+    yield from op.operands
+    if len(op.regions) == 0:
+        return
+    seen: set[int] = set()
+    for region in op.regions:
+        for inner_block in region.blocks:
+            for inner in inner_block.operations:
+                yield from _captured(inner.operation, block, seen)
+
+
+def _captured(op: ir.Operation, block: ir.Block, seen: set[int]) -> Iterable[ir.Value]:
+    for x in op.operands:
+        owner = _owner_block(x)
+        if owner is not None and owner == block and hash(x) not in seen:
+            seen.add(hash(x))
+            yield x
+    for region in op.regions:
+        for b in region.blocks:
+            for inner in b.operations:
+                yield from _captured(inner.operation, block, seen)
+
+
+def _owner_block(v: ir.Value) -> ir.Block | None:
+    owner = v.owner
+    if isinstance(owner, ir.Block):
+        return owner
+    op = owner.operation if hasattr(owner, "operation") else owner
+    return op.block if op.parent is not None else None

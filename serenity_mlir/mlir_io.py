@@ -1,0 +1,91 @@
+"""Reading and writing MLIR with IREE's bundled Python bindings.
+
+The bindings are the ones shipped inside iree-base-compiler
+(``iree.compiler.ir``); their context registers every IREE dialect, so flow-,
+linalg-, torch-, tosa- and stablehlo-level files all parse.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from iree.compiler import ir
+
+from serenity_mlir.errors import InputError
+
+# Serial stream partitioning keeps a chosen dispatch order alive through
+# IREE's stream phase. The attribute prints as `<favor-debug>` but only parses
+# as `<"debug">`, so printed modules are patched to stay re-parseable.
+PARTITIONING_ATTR = "stream.partitioning"
+SERIAL_PARTITIONING = '#stream.partitioning_config<"debug">'
+_PRINTED_SERIAL = re.compile(r"#stream\.partitioning_config<favor-debug>")
+
+
+def new_context() -> ir.Context:
+    return ir.Context()
+
+
+def parse_module(source: str | bytes, name: str, context: ir.Context) -> ir.Operation:
+    """Parses text or bytecode into the ``builtin.module`` operation; a syntax
+    error names the file, line and column."""
+    try:
+        op = ir.Operation.parse(source, source_name=name, context=context)
+    except ir.MLIRError as e:
+        raise InputError(f"malformed MLIR: {_diagnostics(e, name)}") from None
+    if op.operation.name != "builtin.module":
+        raise InputError(f"{name}: expected a top-level builtin.module, found '{op.operation.name}'")
+    return op.operation
+
+
+def load_module(path: str | os.PathLike[str], context: ir.Context) -> ir.Operation:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    data = p.read_bytes()
+    return parse_module(data if data.startswith(b"ML\xefR") else data.decode("utf-8", "replace"), str(p), context)
+
+
+def _diagnostics(e: ir.MLIRError, name: str) -> str:
+    parts = []
+    for d in e.error_diagnostics:
+        parts.append(f"{format_location(d.location)}: {d.message}")
+    return "; ".join(parts) if parts else f"{name}: {e}"
+
+
+def format_location(loc: ir.Location) -> str:
+    """`file:line:col` for file locations, the printed form otherwise."""
+    text = str(loc)
+    m = re.search(r'loc\("([^"]*)":(\d+):(\d+)', text)
+    if m:
+        return f"{m.group(1)}:{m.group(2)}:{m.group(3)}"
+    m = re.search(r'loc\("([^"]*)"\)', text)
+    return m.group(1) if m else text
+
+
+def set_serial_partitioning(module: ir.Operation) -> None:
+    with module.context:
+        module.attributes[PARTITIONING_ATTR] = ir.Attribute.parse(SERIAL_PARTITIONING)
+
+
+def module_to_text(module: ir.Operation, debuginfo: bool = False) -> str:
+    text = module.get_asm(enable_debug_info=debuginfo)
+    return _PRINTED_SERIAL.sub(SERIAL_PARTITIONING, text)
+
+
+def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Writes through a temporary file in the same directory and renames it,
+    so a failure never leaves a half-written output behind."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,212 @@
+"""The driver: import -> lower -> schedule -> compile -> measure.
+
+Each step lives in its own module; this one strings them together, keeps the
+intermediate files in a work directory (kept, and named in the error, when a
+step fails, so the reproducer command works), and writes the report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from serenity_mlir import mlir_io
+from serenity_mlir.compile import compile_flow, compile_input
+from serenity_mlir.dataflow import find_body_function
+from serenity_mlir.errors import InputError, SerenityError
+from serenity_mlir.importer import import_model
+from serenity_mlir.lower import lower_to_flow
+from serenity_mlir.runtime import SIGNATURE_INPUTS, SIGNATURE_OUTPUTS, measure
+from serenity_mlir.targets import Target, get_target
+from serenity_mlir.transforms.schedule_pass import ScheduleOutcome, SerenitySchedule
+
+
+@dataclass
+class CompileOptions:
+    target: str = "host"
+    scheduler: str = "serenity"
+    function: str | None = None
+    time_limit: float | None = 60.0
+    measure: bool = True
+    verify_outputs: bool = True
+    seed: int = 0
+    keep_temps: Path | None = None
+    extra_flags: list[str] = field(default_factory=list)
+    quiet: bool = False
+
+
+class Progress:
+    """One line per step on stderr, so long compiles show where they are."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total = total
+        self.step = 0
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        self.step += 1
+        if not self.quiet:
+            print(f"[{self.step}/{self.total}] {what} ({time.perf_counter() - self.t0:.1f} s)", file=sys.stderr, flush=True)
+
+
+def schedule_flow_file(flow_in: Path, flow_out: Path, scheduler: str, function: str | None,
+                       time_limit: float | None) -> ScheduleOutcome:
+    """Runs the serenity-schedule pass on a flow-level file and writes the
+    result (with serial partitioning and the signature the runtime needs)."""
+    module = mlir_io.load_module(flow_in, mlir_io.new_context())
+    outcome = SerenitySchedule(scheduler=scheduler, function=function, time_limit=time_limit).apply(module)
+    record_signature(module, outcome.function)
+    mlir_io.atomic_write(flow_out, mlir_io.module_to_text(module))
+    return outcome
+
+
+def record_signature(module: Any, function: str) -> None:
+    """Stores the entry's input/output tensor types as reflection metadata,
+    so ``serenity-mlir measure`` can make inputs for any module we built."""
+    from iree.compiler import ir
+
+    _, body_func = find_body_function(module, function)
+    ins: list[str] = []
+    outs: list[str] = []
+    for op in body_func.regions[0].blocks[0].operations:
+        o = op.operation
+        if o.name == "hal.tensor.import":
+            ins.append(_spec(o.results[0].type))
+        elif o.name == "hal.tensor.export":
+            outs.append(_spec(o.operands[0].type))
+    for op in module.regions[0].blocks[0].operations:
+        o = op.operation
+        if o.name in ("util.func", "func.func") and ir.StringAttr(o.attributes["sym_name"]).value == function:
+            with module.context:
+                entries = {}
+                if "iree.reflection" in o.attributes:
+                    old = ir.DictAttr(o.attributes["iree.reflection"])
+                    for i in range(len(old)):
+                        na = old[i]
+                        entries[na.name] = na.attr
+                entries[SIGNATURE_INPUTS] = ir.StringAttr.get(",".join(ins))
+                entries[SIGNATURE_OUTPUTS] = ir.StringAttr.get(",".join(outs))
+                o.attributes["iree.reflection"] = ir.DictAttr.get(entries)
+
+
+def _spec(t: Any) -> str:
+    text = str(t)
+    if not text.startswith("tensor<"):
+        raise InputError(f"unsupported entry argument type {text}")
+    return text[len("tensor<") : -1]
+
+
+def compile_model(model: str | Path, out: str | Path, options: CompileOptions,
+                  report_path: str | Path | None = None) -> dict[str, Any]:
+    """The ``serenity-mlir compile`` job; returns (and writes) the report."""
+    model = Path(model)
+    out = Path(out)
+    if out.resolve() == model.resolve():
+        raise InputError(f"{out}: the output would overwrite the input model")
+    target = get_target(options.target)
+    steps = 4 + int(options.measure) + 2 * int(options.verify_outputs and options.measure)
+    progress = Progress(steps, options.quiet)
+    workdir = Path(tempfile.mkdtemp(prefix="serenity-"))
+    ok = False
+    try:
+        report = _compile_model(model, out, target, options, progress, workdir)
+        if report_path is not None:
+            mlir_io.atomic_write(report_path, json.dumps(report, indent=2) + "\n")
+        ok = True
+        return report
+    except SerenityError as e:
+        e.args = (f"{e.args[0]}\n(intermediate files kept in {workdir})",) if e.args else e.args
+        raise
+    finally:
+        if options.keep_temps is not None:
+            shutil.copytree(workdir, options.keep_temps, dirs_exist_ok=True)
+        if ok or options.keep_temps is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _compile_model(model: Path, out: Path, target: Target, options: CompileOptions,
+                   progress: Progress, workdir: Path) -> dict[str, Any]:
+    progress(f"importing {model.name}")
+    imported = import_model(model, quiet=options.quiet)
+    if imported.kind == "mlir":
+        # Parse here so a malformed file is reported with its own location.
+        ctx = mlir_io.new_context()
+        mod = mlir_io.parse_module(imported.mlir, str(model), ctx)
+        find_body_function(mod, options.function)
+    progress(f"lowering to the dispatch level for {target.name}")
+    t0 = time.perf_counter()
+    flow = lower_to_flow(imported.mlir, target, workdir, options.extra_flags)
+    lower_seconds = time.perf_counter() - t0
+    progress(f"scheduling with '{options.scheduler}'")
+    sched_file = workdir / "model.scheduled.flow.mlir"
+    sched = schedule_flow_file(flow, sched_file, options.scheduler, options.function, options.time_limit)
+    progress(f"compiling for {target.name}")
+    compile_seconds = lower_seconds + compile_flow(sched_file, out, target, options.extra_flags)
+    g = sched.body.graph
+    fixed = sched.body.fixed_bytes
+    report: dict[str, Any] = {
+        "model": str(model),
+        "target": target.name,
+        "scheduler": options.scheduler,
+        "entry_function": sched.function,
+        "scheduled_function": sched.body.func_name,
+        "num_nodes": g.num_nodes,
+        "memory_model": sched.body.model,
+        "predicted_peak_bytes": sched.result.peak_bytes + fixed,
+        "program_order_predicted_peak_bytes": sched.program_peak + fixed,
+        "predicted_transient_bytes": sched.result.peak_bytes,
+        "program_order_predicted_transient_bytes": sched.program_peak,
+        "lower_bound_bytes": sched.result.lower_bound_bytes + fixed,
+        "optimal": sched.result.optimal,
+        "schedule_method": sched.result.method,
+        "schedule_states": sched.result.states,
+        "schedule_seconds": round(sched.result.seconds, 6),
+        "compile_seconds": round(compile_seconds, 3),
+        "order": sched.result.names(g),
+        "notes": list(imported.notes) + list(sched.result.notes),
+        "output": str(out),
+    }
+    if options.measure and target.runnable == "local":
+        progress(f"measuring {out.name} in the IREE runtime (local-sync)")
+        m = measure(out, sched.function, seed=options.seed,
+                    save_outputs=workdir / "scheduled.npz")
+        report.update(_measured_fields(m, report["predicted_peak_bytes"]))
+        if options.verify_outputs:
+            progress("compiling the same model without the pass (IREE default) to compare outputs")
+            ref = workdir / "reference.vmfb"
+            compile_input(workdir / f"model.input{'.mlirbc' if isinstance(imported.mlir, bytes) else '.mlir'}",
+                          ref, target, options.extra_flags)
+            progress("running the reference")
+            r = measure(ref, sched.function, inputs=m["inputs"], seed=options.seed)
+            report["reference_measured_peak_bytes"] = r["device_bytes_peak"]
+            report["outputs_bit_identical"] = r["outputs_sha256"] == m["outputs_sha256"]
+            if not report["outputs_bit_identical"]:
+                raise SerenityError(
+                    f"the scheduled module's outputs differ from IREE's default compile of {model.name} "
+                    f"(seed {options.seed}); the output file was written to {out} for inspection"
+                )
+    elif options.measure:
+        report["measured_peak_bytes"] = None
+        report["notes"].append(f"target {target.name} cannot run here: not measured")
+    return report
+
+
+def _measured_fields(m: dict[str, Any], predicted_total: int) -> dict[str, Any]:
+    non_constant = m["device_bytes_peak"] - m["constant_bytes"]
+    return {
+        "measured_peak_bytes": m["device_bytes_peak"],
+        "constant_bytes": m["constant_bytes"],
+        "input_bytes": m["input_bytes"],
+        "output_bytes": m["output_bytes"],
+        "transient_bytes": m["transient_bytes"],
+        "measured_non_constant_bytes": non_constant,
+        "predicted_vs_measured_non_constant": round(predicted_total / non_constant, 4) if non_constant else None,
+        "outputs_sha256": m["outputs_sha256"],
+    }

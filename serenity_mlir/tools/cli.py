@@ -1,0 +1,150 @@
+"""``serenity-mlir``: the command-line driver (a thin layer over the API)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from serenity_mlir.errors import GraphError, InputError, SerenityError
+from serenity_mlir.schedule import SCHEDULERS
+
+
+def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("compile", help="import, schedule and compile a model; measure its peak memory")
+    p.add_argument("model", help="an .onnx, .mlir or .mlirbc file")
+    p.add_argument("-o", "--output", required=True, help="the .vmfb to write")
+    p.add_argument("--target", default="host", help="a target name (see `serenity-mlir targets`) or a target .toml file")
+    p.add_argument("--scheduler", default="serenity", choices=SCHEDULERS,
+                   help="serenity: the memory-optimal order; program: keep the imported order (serial partitioning)")
+    p.add_argument("--report", help="write the JSON report here")
+    p.add_argument("--function", help="the public function to schedule (when the model has several)")
+    p.add_argument("--time-limit", type=float, default=60.0, help="scheduler time limit in seconds (default 60)")
+    p.add_argument("--no-measure", action="store_true", help="do not run the module")
+    p.add_argument("--no-verify-outputs", action="store_true",
+                   help="do not compare outputs with IREE's default compile of the same model")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--keep-temps", type=Path, help="copy the intermediate files (flow IR, scheduled IR) here")
+    p.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true")
+
+
+def _run_compile(a: argparse.Namespace) -> int:
+    from serenity_mlir.pipeline import CompileOptions, compile_model
+
+    opts = CompileOptions(
+        target=a.target,
+        scheduler=a.scheduler,
+        function=a.function,
+        time_limit=a.time_limit,
+        measure=not a.no_measure,
+        verify_outputs=not a.no_verify_outputs,
+        seed=a.seed,
+        keep_temps=a.keep_temps,
+        extra_flags=a.iree_flag,
+        quiet=a.quiet,
+    )
+    report = compile_model(a.model, a.output, opts, a.report)
+    summary = {k: report.get(k) for k in (
+        "model", "target", "scheduler", "num_nodes", "predicted_peak_bytes",
+        "program_order_predicted_peak_bytes", "measured_peak_bytes", "reference_measured_peak_bytes",
+        "optimal", "outputs_bit_identical")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _add_measure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("measure", help="run a .vmfb on seeded random inputs and print its peak memory")
+    p.add_argument("vmfb")
+    p.add_argument("--function")
+    p.add_argument("--input", action="append", help="input tensor type, e.g. 1x8x32x32xf32 (for modules not built here)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=0, help="also time this many calls (median latency)")
+
+
+def _run_measure(a: argparse.Namespace) -> int:
+    from serenity_mlir.runtime import measure
+
+    print(json.dumps(measure(a.vmfb, a.function, a.input, a.seed, a.repeat), indent=2))
+    return 0
+
+
+def _add_schedule_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("schedule-graph", help="schedule a plain graph given as JSON")
+    p.add_argument("graph", help="GRAPH.json ('-' for standard input)")
+    p.add_argument("--time-limit", type=float, default=60.0)
+    p.add_argument("--scheduler", default="serenity", choices=SCHEDULERS)
+
+
+def _run_schedule_graph(a: argparse.Namespace) -> int:
+    from serenity_mlir.graph import load_graph_json
+    from serenity_mlir.schedule import schedule
+
+    if a.graph == "-":
+        text, source = sys.stdin.read(), "<stdin>"
+    else:
+        p = Path(a.graph)
+        if not p.is_file():
+            raise GraphError(f"{p}: no such file")
+        text, source = p.read_text(), str(p)
+    g = load_graph_json(text, source)
+    res = schedule(g, a.scheduler, time_limit=a.time_limit)
+    print(json.dumps({
+        "order": res.names(g),
+        "peak_bytes": res.peak_bytes,
+        "optimal": res.optimal,
+        "seconds": round(res.seconds, 6),
+        "lower_bound_bytes": res.lower_bound_bytes,
+        "states": res.states,
+        "method": res.method,
+    }))
+    return 0
+
+
+def _add_targets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub.add_parser("targets", help="list the compilation targets")
+
+
+def _run_targets(a: argparse.Namespace) -> int:
+    from serenity_mlir.targets import available_targets
+
+    for t in available_targets():
+        print(f"{t.name:14} {t.triple:34} {t.output:15} {t.description}")
+    return 0
+
+
+COMMANDS = {
+    "compile": (_add_compile, _run_compile),
+    "measure": (_add_measure, _run_measure),
+    "schedule-graph": (_add_schedule_graph, _run_schedule_graph),
+    "targets": (_add_targets, _run_targets),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="serenity-mlir", description="Memory-aware scheduling of neural networks with IREE.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[a.command][1](a)
+    except SerenityError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,108 @@
+"""The ``serenity-schedule`` pass: reorder a function body by the schedule.
+
+The block is rebuilt in one sweep: inputs first, then every node in schedule
+order, each preceded by the free ops (constants, weight loads, views) it
+needs, then the remaining ops (exports) in their old order, and the
+terminator last. Operands therefore always dominate their users; the module
+is verified after the move anyway. Stream partitioning is made serial
+(module attribute) so IREE's stream phase keeps the order instead of
+regrouping independent dispatches into concurrent waves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iree.compiler import ir
+
+from serenity_mlir.dataflow import INPUT_OPS, BodyGraph, _all_operands, build_body_graph, find_body_function
+from serenity_mlir.errors import ScheduleError
+from serenity_mlir.graph import check_order, peak
+from serenity_mlir.mlir_io import format_location, set_serial_partitioning
+from serenity_mlir.schedule import ScheduleResult, schedule
+
+
+@dataclass(frozen=True)
+class SerenitySchedule:
+    """Orders the entry function's ops to minimise peak activation memory."""
+
+    name = "serenity-schedule"
+    scheduler: str = "serenity"
+    function: str | None = None
+    time_limit: float | None = 60.0
+    serial: bool = True
+    model: str = "iree"
+
+    def apply(self, module: ir.Operation) -> ScheduleOutcome:
+        fname, func = find_body_function(module, self.function)
+        body = build_body_graph(func, self.model)
+        g = body.graph
+        program_peak = peak(g, range(g.num_nodes))
+        result = schedule(g, self.scheduler, time_limit=self.time_limit)
+        apply_order(body, result.order)
+        if self.serial:
+            set_serial_partitioning(module)
+        try:
+            module.verify()
+        except ir.MLIRError as e:
+            raise ScheduleError(f"the reordered module does not verify: {e}") from None
+        return ScheduleOutcome(function=fname, body=body, result=result, program_peak=program_peak)
+
+
+@dataclass
+class ScheduleOutcome:
+    """What the pass did: the user-facing function, the graph it scheduled,
+    the schedule, and the peak of the order it replaced."""
+
+    function: str
+    body: BodyGraph
+    result: ScheduleResult
+    program_peak: int
+
+
+def apply_order(body: BodyGraph, order: tuple[int, ...] | list[int]) -> None:
+    """Moves the body's ops into ``order`` (node indices of ``body.graph``)."""
+    check_order(body.graph, order)
+    block = body.block
+    ops = [op.operation for op in block.operations]
+    terminator = ops[-1]
+    node_index = {_op_key(op): i for i, op in enumerate(body.node_ops)}
+    emitted: set[int] = set()
+    sequence: list[ir.Operation] = []
+    defining: dict[int, ir.Operation] = {}
+    for op in ops[:-1]:
+        for r in op.results:
+            defining[hash(r)] = op
+
+    def emit(op: ir.Operation) -> None:
+        key = _op_key(op)
+        if key in emitted:
+            return
+        for x in _all_operands(op, block):
+            dep = defining.get(hash(x))
+            if dep is None or _op_key(dep) in emitted:
+                continue
+            if _op_key(dep) in node_index:
+                raise ScheduleError(
+                    f"internal error: the order runs {op.name} at {format_location(op.location)} "
+                    "before the op that defines its operand"
+                )
+            emit(dep)
+        emitted.add(key)
+        sequence.append(op)
+
+    for op in ops[:-1]:
+        if op.name in INPUT_OPS:
+            emit(op)
+    for v in order:
+        emit(body.node_ops[v])
+    for op in ops[:-1]:
+        emit(op)
+    if len(sequence) != len(ops) - 1:
+        raise ScheduleError("internal error: the reordered block lost or duplicated ops")
+    for op in sequence:
+        op.move_before(terminator)
+
+
+def _op_key(op: ir.Operation) -> int:
+    return hash(op)
