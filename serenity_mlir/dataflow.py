@@ -73,9 +73,30 @@ FREE_OPS = frozenset(
 LAZY_BUFFER_OPS = frozenset({"flow.tensor.empty"})
 INPUT_OPS = frozenset({"hal.tensor.import"})
 EXPORT_OPS = frozenset({"hal.tensor.export"})
-CONTROL_FLOW_PREFIXES = ("scf.", "cf.", "affine.for", "affine.if", "stablehlo.while", "stablehlo.if", "tosa.cond_if", "tosa.while_loop")
+CONTROL_FLOW_PREFIXES = (
+    "scf.",
+    "cf.",
+    "affine.for",
+    "affine.if",
+    "stablehlo.while",
+    "stablehlo.if",
+    "tosa.cond_if",
+    "tosa.while_loop",
+)
 # Dialects whose ops are free of side effects (safe to reorder by data flow).
-PURE_DIALECTS = ("arith.", "math.", "tensor.", "linalg.", "tosa.", "stablehlo.", "chlo.", "torch.", "torch_c.", "flow.", "iree_tensor_ext.")
+PURE_DIALECTS = (
+    "arith.",
+    "math.",
+    "tensor.",
+    "linalg.",
+    "tosa.",
+    "stablehlo.",
+    "chlo.",
+    "torch.",
+    "torch_c.",
+    "flow.",
+    "iree_tensor_ext.",
+)
 PURE_OPS = frozenset({"util.global.load", "util.null", "util.optimization_barrier"})
 
 
@@ -113,7 +134,18 @@ def _element_bits(t: ir.Type) -> int:
     raise InputError(f"unsupported element type {t}")
 
 
-_TORCH_BITS = {"f64": 64, "f32": 32, "f16": 16, "bf16": 16, "si64": 64, "si32": 32, "si16": 16, "si8": 8, "ui8": 8, "i1": 8}
+_TORCH_BITS = {
+    "f64": 64,
+    "f32": 32,
+    "f16": 16,
+    "bf16": 16,
+    "si64": 64,
+    "si32": 32,
+    "si16": 16,
+    "si8": 8,
+    "ui8": 8,
+    "i1": 8,
+}
 
 
 def _torch_vtensor_bytes(text: str) -> int:
@@ -202,9 +234,7 @@ def find_body_function(module: ir.Operation, function: str | None) -> tuple[str,
             )
         function = public[0]
     elif function not in public:
-        raise InputError(
-            f"no public function '{function}' in the module (it has: {', '.join(public) or 'none'})"
-        )
+        raise InputError(f"no public function '{function}' in the module (it has: {', '.join(public) or 'none'})")
     body = funcs.get(function + "$async", funcs[function])
     return function, body
 
@@ -259,9 +289,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
         try:
             return tensor_bytes(v.type)
         except _DynamicShape as e:
-            raise InputError(
-                f"{_where(op)}: dynamic shapes are not supported: {v.get_name()} has type {e}"
-            ) from None
+            raise InputError(f"{_where(op)}: dynamic shapes are not supported: {v.get_name()} has type {e}") from None
 
     for arg in block.arguments:
         size = tensor_bytes_or_error(arg, func_op, name)
@@ -278,9 +306,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
     for op in body_ops:
         oname = op.name
         if any(oname.startswith(p) for p in CONTROL_FLOW_PREFIXES):
-            raise InputError(
-                f"{_where(op)}: control flow ('{oname}') in the body of '{name}' is not supported"
-            )
+            raise InputError(f"{_where(op)}: control flow ('{oname}') in the body of '{name}' is not supported")
         operands = list(_all_operands(op, block))
         if oname in FREE_OPS:
             for r in op.results:
@@ -410,8 +436,7 @@ def tensor_bytes_or_error(arg: ir.Value, func_op: ir.Operation, name: str) -> in
         return tensor_bytes(arg.type)
     except _DynamicShape as e:
         raise InputError(
-            f"{_where(func_op)}: dynamic shapes are not supported: argument {arg.get_name()} "
-            f"of '{name}' has type {e}"
+            f"{_where(func_op)}: dynamic shapes are not supported: argument {arg.get_name()} of '{name}' has type {e}"
         ) from None
 
 

@@ -49,7 +49,4 @@ class CompilerToolError(SerenityError):
 
     def _message(self) -> str:
         tail = "\n".join(self.stderr.strip().splitlines()[-15:])
-        return (
-            f"{self.what} failed\n{tail}\n"
-            f"reproduce with:\n  {shlex.join(self.command)}"
-        )
+        return f"{self.what} failed\n{tail}\nreproduce with:\n  {shlex.join(self.command)}"

@@ -96,8 +96,7 @@ def _check_acyclic(g: Graph) -> None:
     if seen != g.num_nodes:
         stuck = sorted(v for v, d in enumerate(indeg) if d > 0)
         raise GraphError(
-            f"the graph has a cycle through node '{g.names[stuck[0]]}' "
-            f"({len(stuck)} nodes cannot be ordered)"
+            f"the graph has a cycle through node '{g.names[stuck[0]]}' ({len(stuck)} nodes cannot be ordered)"
         )
 
 
@@ -206,9 +205,7 @@ def check_order(g: Graph, order: Sequence[int]) -> None:
     for v in order:
         for p in g.preds[v]:
             if not done[p]:
-                raise GraphError(
-                    f"the order runs '{g.names[v]}' before its predecessor '{g.names[p]}'"
-                )
+                raise GraphError(f"the order runs '{g.names[v]}' before its predecessor '{g.names[p]}'")
         done[v] = True
 
 
@@ -253,7 +250,7 @@ def to_json(g: Graph) -> dict[str, object]:
     """The ``schedule-graph`` form of a graph (inputs become 0-cost nodes
     carrying their size would change the model, so they are listed apart)."""
     return {
-        "nodes": [{"name": n, "bytes": s} for n, s in zip(g.names, g.sizes)],
+        "nodes": [{"name": n, "bytes": s} for n, s in zip(g.names, g.sizes, strict=True)],
         "edges": [[g.names[p], g.names[v]] for v in range(g.num_nodes) for p in sorted(g.preds[v])],
         "outputs": [g.names[o] for o in sorted(g.outputs)],
         "inputs": [{"name": b.name, "bytes": b.size, "users": [g.names[u] for u in sorted(b.users)]} for b in g.inputs],

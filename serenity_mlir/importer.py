@@ -45,7 +45,7 @@ def import_model(path: str | Path, quiet: bool = False) -> Imported:
     raise InputError(f"{p}: unknown model format '{p.suffix}' (expected .onnx, .mlir or .mlirbc)")
 
 
-def load_onnx(p: Path, quiet: bool = False) -> tuple["object", list[str]]:
+def load_onnx(p: Path, quiet: bool = False) -> tuple[object, list[str]]:
     """Loads, checks, upgrades and shape-infers an ONNX model."""
     import onnx
     import onnx.version_converter
@@ -65,15 +65,16 @@ def load_onnx(p: Path, quiet: bool = False) -> tuple["object", list[str]]:
         try:
             model = onnx.version_converter.convert_version(model, MIN_OPSET)
         except Exception as e:  # noqa: BLE001
-            raise InputError(f"{p}: opset {opset} is too old for IREE and could not be upgraded to {MIN_OPSET}: {e}") from None
+            raise InputError(
+                f"{p}: opset {opset} is too old for IREE and could not be upgraded to {MIN_OPSET}: {e}"
+            ) from None
         # Initializers listed as graph inputs (IR < 4 style) would become
         # runtime arguments; keep them as weights.
         init_names = {i.name for i in model.graph.initializer}
         keep = [i for i in model.graph.input if i.name not in init_names]
         del model.graph.input[:]
         model.graph.input.extend(keep)
-        if model.ir_version < 8:
-            model.ir_version = 8
+        model.ir_version = max(model.ir_version, 8)
         note = f"upgraded {p.name} from ONNX opset {opset} to {MIN_OPSET} (IREE's importer rejects older opsets)"
         notes.append(note)
         if not quiet:

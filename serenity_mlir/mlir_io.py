@@ -30,22 +30,30 @@ def new_context() -> ir.Context:
 
 def parse_module(source: str | bytes, name: str, context: ir.Context) -> ir.Operation:
     """Parses text or bytecode into the ``builtin.module`` operation; a syntax
-    error names the file, line and column."""
+    error names the file, line and column. Several top-level ops are wrapped
+    in an implicit module, as mlir-opt does."""
     try:
-        op = ir.Operation.parse(source, source_name=name, context=context)
+        try:
+            op = ir.Operation.parse(source, source_name=name, context=context).operation
+        except ir.MLIRError as e:
+            if "single top-level operation" not in str(e):
+                raise
+            op = ir.Module.parse(source, context).operation
     except ir.MLIRError as e:
         raise InputError(f"malformed MLIR: {_diagnostics(e, name)}") from None
-    if op.operation.name != "builtin.module":
-        raise InputError(f"{name}: expected a top-level builtin.module, found '{op.operation.name}'")
-    return op.operation
+    if op.name != "builtin.module":
+        raise InputError(f"{name}: expected a top-level builtin.module, found '{op.name}'")
+    return op
 
 
 def load_module(path: str | os.PathLike[str], context: ir.Context) -> ir.Operation:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
-    data = p.read_bytes()
-    return parse_module(data if data.startswith(b"ML\xefR") else data.decode("utf-8", "replace"), str(p), context)
+    try:
+        return ir.Module.parseFile(str(p), context).operation
+    except ir.MLIRError as e:
+        raise InputError(f"malformed MLIR: {_diagnostics(e, str(p))}") from None
 
 
 def _diagnostics(e: ir.MLIRError, name: str) -> str:

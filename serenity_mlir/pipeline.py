@@ -53,11 +53,16 @@ class Progress:
     def __call__(self, what: str) -> None:
         self.step += 1
         if not self.quiet:
-            print(f"[{self.step}/{self.total}] {what} ({time.perf_counter() - self.t0:.1f} s)", file=sys.stderr, flush=True)
+            print(
+                f"[{self.step}/{self.total}] {what} ({time.perf_counter() - self.t0:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
-def schedule_flow_file(flow_in: Path, flow_out: Path, scheduler: str, function: str | None,
-                       time_limit: float | None) -> ScheduleOutcome:
+def schedule_flow_file(
+    flow_in: Path, flow_out: Path, scheduler: str, function: str | None, time_limit: float | None
+) -> ScheduleOutcome:
     """Runs the serenity-schedule pass on a flow-level file and writes the
     result (with serial partitioning and the signature the runtime needs)."""
     module = mlir_io.load_module(flow_in, mlir_io.new_context())
@@ -103,8 +108,9 @@ def _spec(t: Any) -> str:
     return text[len("tensor<") : -1]
 
 
-def compile_model(model: str | Path, out: str | Path, options: CompileOptions,
-                  report_path: str | Path | None = None) -> dict[str, Any]:
+def compile_model(
+    model: str | Path, out: str | Path, options: CompileOptions, report_path: str | Path | None = None
+) -> dict[str, Any]:
     """The ``serenity-mlir compile`` job; returns (and writes) the report."""
     model = Path(model)
     out = Path(out)
@@ -131,8 +137,9 @@ def compile_model(model: str | Path, out: str | Path, options: CompileOptions,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _compile_model(model: Path, out: Path, target: Target, options: CompileOptions,
-                   progress: Progress, workdir: Path) -> dict[str, Any]:
+def _compile_model(
+    model: Path, out: Path, target: Target, options: CompileOptions, progress: Progress, workdir: Path
+) -> dict[str, Any]:
     progress(f"importing {model.name}")
     imported = import_model(model, quiet=options.quiet)
     if imported.kind == "mlir":
@@ -175,14 +182,17 @@ def _compile_model(model: Path, out: Path, target: Target, options: CompileOptio
     }
     if options.measure and target.runnable == "local":
         progress(f"measuring {out.name} in the IREE runtime (local-sync)")
-        m = measure(out, sched.function, seed=options.seed,
-                    save_outputs=workdir / "scheduled.npz")
+        m = measure(out, sched.function, seed=options.seed, save_outputs=workdir / "scheduled.npz")
         report.update(_measured_fields(m, report["predicted_peak_bytes"]))
         if options.verify_outputs:
             progress("compiling the same model without the pass (IREE default) to compare outputs")
             ref = workdir / "reference.vmfb"
-            compile_input(workdir / f"model.input{'.mlirbc' if isinstance(imported.mlir, bytes) else '.mlir'}",
-                          ref, target, options.extra_flags)
+            compile_input(
+                workdir / f"model.input{'.mlirbc' if isinstance(imported.mlir, bytes) else '.mlir'}",
+                ref,
+                target,
+                options.extra_flags,
+            )
             progress("running the reference")
             r = measure(ref, sched.function, inputs=m["inputs"], seed=options.seed)
             report["reference_measured_peak_bytes"] = r["device_bytes_peak"]

@@ -91,10 +91,11 @@ def random_inputs(specs: list[TensorSpec], seed: int) -> list[Any]:
     return out
 
 
-def _measure_in_process(vmfb: Path, function: str | None, inputs: list[str] | None, seed: int,
-                        repeat: int, save_outputs: Path | None) -> dict[str, Any]:
-    import numpy as np
+def _measure_in_process(
+    vmfb: Path, function: str | None, inputs: list[str] | None, seed: int, repeat: int, save_outputs: Path | None
+) -> dict[str, Any]:
     import iree.runtime as rt
+    import numpy as np
 
     device = rt.get_device("local-sync", cache=False)
     config = rt.Config(device=device)
@@ -164,9 +165,15 @@ def _measure_in_process(vmfb: Path, function: str | None, inputs: list[str] | No
     }
 
 
-def measure(vmfb: str | Path, function: str | None = None, inputs: list[str] | None = None,
-            seed: int = 0, repeat: int = 0, save_outputs: str | Path | None = None,
-            timeout: float = 600) -> dict[str, Any]:
+def measure(
+    vmfb: str | Path,
+    function: str | None = None,
+    inputs: list[str] | None = None,
+    seed: int = 0,
+    repeat: int = 0,
+    save_outputs: str | Path | None = None,
+    timeout: float = 600,
+) -> dict[str, Any]:
     """Measures ``vmfb`` in a fresh process and returns the figures."""
     p = Path(vmfb)
     if not p.is_file():

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from serenity_mlir.errors import GraphError, InputError, SerenityError
+from serenity_mlir.errors import GraphError, SerenityError
 from serenity_mlir.schedule import SCHEDULERS
 
 
@@ -15,15 +15,24 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser("compile", help="import, schedule and compile a model; measure its peak memory")
     p.add_argument("model", help="an .onnx, .mlir or .mlirbc file")
     p.add_argument("-o", "--output", required=True, help="the .vmfb to write")
-    p.add_argument("--target", default="host", help="a target name (see `serenity-mlir targets`) or a target .toml file")
-    p.add_argument("--scheduler", default="serenity", choices=SCHEDULERS,
-                   help="serenity: the memory-optimal order; program: keep the imported order (serial partitioning)")
+    p.add_argument(
+        "--target", default="host", help="a target name (see `serenity-mlir targets`) or a target .toml file"
+    )
+    p.add_argument(
+        "--scheduler",
+        default="serenity",
+        choices=SCHEDULERS,
+        help="serenity: the memory-optimal order; program: keep the imported order (serial partitioning)",
+    )
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--function", help="the public function to schedule (when the model has several)")
     p.add_argument("--time-limit", type=float, default=60.0, help="scheduler time limit in seconds (default 60)")
     p.add_argument("--no-measure", action="store_true", help="do not run the module")
-    p.add_argument("--no-verify-outputs", action="store_true",
-                   help="do not compare outputs with IREE's default compile of the same model")
+    p.add_argument(
+        "--no-verify-outputs",
+        action="store_true",
+        help="do not compare outputs with IREE's default compile of the same model",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--keep-temps", type=Path, help="copy the intermediate files (flow IR, scheduled IR) here")
     p.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag (repeatable)")
@@ -46,10 +55,21 @@ def _run_compile(a: argparse.Namespace) -> int:
         quiet=a.quiet,
     )
     report = compile_model(a.model, a.output, opts, a.report)
-    summary = {k: report.get(k) for k in (
-        "model", "target", "scheduler", "num_nodes", "predicted_peak_bytes",
-        "program_order_predicted_peak_bytes", "measured_peak_bytes", "reference_measured_peak_bytes",
-        "optimal", "outputs_bit_identical")}
+    summary = {
+        k: report.get(k)
+        for k in (
+            "model",
+            "target",
+            "scheduler",
+            "num_nodes",
+            "predicted_peak_bytes",
+            "program_order_predicted_peak_bytes",
+            "measured_peak_bytes",
+            "reference_measured_peak_bytes",
+            "optimal",
+            "outputs_bit_identical",
+        )
+    }
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -58,7 +78,9 @@ def _add_measure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser("measure", help="run a .vmfb on seeded random inputs and print its peak memory")
     p.add_argument("vmfb")
     p.add_argument("--function")
-    p.add_argument("--input", action="append", help="input tensor type, e.g. 1x8x32x32xf32 (for modules not built here)")
+    p.add_argument(
+        "--input", action="append", help="input tensor type, e.g. 1x8x32x32xf32 (for modules not built here)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=0, help="also time this many calls (median latency)")
 
@@ -90,15 +112,19 @@ def _run_schedule_graph(a: argparse.Namespace) -> int:
         text, source = p.read_text(), str(p)
     g = load_graph_json(text, source)
     res = schedule(g, a.scheduler, time_limit=a.time_limit)
-    print(json.dumps({
-        "order": res.names(g),
-        "peak_bytes": res.peak_bytes,
-        "optimal": res.optimal,
-        "seconds": round(res.seconds, 6),
-        "lower_bound_bytes": res.lower_bound_bytes,
-        "states": res.states,
-        "method": res.method,
-    }))
+    print(
+        json.dumps(
+            {
+                "order": res.names(g),
+                "peak_bytes": res.peak_bytes,
+                "optimal": res.optimal,
+                "seconds": round(res.seconds, 6),
+                "lower_bound_bytes": res.lower_bound_bytes,
+                "states": res.states,
+                "method": res.method,
+            }
+        )
+    )
     return 0
 
 
@@ -123,7 +149,9 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="serenity-mlir", description="Memory-aware scheduling of neural networks with IREE.")
+    ap = argparse.ArgumentParser(
+        prog="serenity-mlir", description="Memory-aware scheduling of neural networks with IREE."
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)

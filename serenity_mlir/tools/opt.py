@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--function")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--memory-model", default="iree", choices=("iree", "paper"))
-    ap.add_argument("--no-serial-partitioning", action="store_true",
-                    help="do not add the stream.partitioning attribute")
+    ap.add_argument(
+        "--no-serial-partitioning", action="store_true", help="do not add the stream.partitioning attribute"
+    )
     ap.add_argument("--mlir-print-debuginfo", action="store_true")
     a = ap.parse_args(argv)
     passes = [p for p in a.passes.split(",") if p]
