@@ -140,12 +140,33 @@ def _run_targets(a: argparse.Namespace) -> int:
     return 0
 
 
+def _passthrough(module: str, help_text: str):  # type: ignore[no-untyped-def]
+    """A subcommand whose options belong to another module's ``main``."""
+
+    def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        sub.add_parser(module.replace("_", "-"), help=help_text, add_help=False)
+
+    def run(a: argparse.Namespace) -> int:
+        import importlib
+
+        mod = importlib.import_module(f"serenity_mlir.{module}")
+        result: int = mod.main(a.rest)
+        return result
+
+    return add, run
+
+
 COMMANDS = {
     "compile": (_add_compile, _run_compile),
     "measure": (_add_measure, _run_measure),
     "schedule-graph": (_add_schedule_graph, _run_schedule_graph),
     "targets": (_add_targets, _run_targets),
+    "bench": _passthrough("bench", "compile and measure models under every baseline; write the results table"),
+    "bench-scheduler": _passthrough("bench_scheduler", "benchmark the scheduler on random and sample graphs"),
 }
+
+
+PASSTHROUGH = ("bench", "bench-scheduler")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in PASSTHROUGH:
+        # These subcommands own their options (and their --help).
+        a = argparse.Namespace(command=args[0], rest=args[1:])
+    else:
+        a = build_parser().parse_args(args)
     try:
         return COMMANDS[a.command][1](a)
     except SerenityError as e:

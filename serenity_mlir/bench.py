@@ -1,0 +1,300 @@
+"""``serenity-mlir bench``: the results table, measured in IREE's runtime.
+
+For each model, side by side in one run, each measured in a fresh process:
+
+(a)  IREE with default flags;
+(b)  IREE with ``--iree-stream-partitioning-favor=min-peak-memory``;
+(c)  the imported dispatch order with serial partitioning ("as exported");
+(c') a breadth-first Kahn order with serial partitioning (what a
+     memory-oblivious converter emits, TFLite's order in the paper);
+(d)  the SERENITY schedule;
+(e)  SERENITY after identity graph rewriting (not implemented yet: n/a).
+
+Writes DIR/results.json, DIR/results.md and PNG plots; prints the Markdown
+table on stdout and a progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from serenity_mlir import mlir_io
+from serenity_mlir.compile import compile_flow, compile_input
+from serenity_mlir.errors import InputError, SerenityError
+from serenity_mlir.graph import live_profile
+from serenity_mlir.importer import import_model
+from serenity_mlir.lower import lower_to_flow
+from serenity_mlir.pipeline import schedule_flow_file
+from serenity_mlir.runtime import measure
+from serenity_mlir.targets import get_target
+
+CONFIGS = {
+    "a": "IREE default",
+    "b": "IREE min-peak-memory",
+    "c": "imported order, serial",
+    "c'": "Kahn BFS order, serial",
+    "d": "SERENITY",
+    "e": "SERENITY + rewriting",
+}
+SCHEDULED = {"c": "program", "c'": "kahn", "d": "serenity"}
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (plain lines when not a terminal)."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total = total
+        self.done = 0
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.quiet:
+            return
+        width = 30
+        filled = int(width * self.done / max(1, self.total))
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"[{bar}] {self.done}/{self.total} {time.perf_counter() - self.t0:6.1f}s {what}"
+        if self.tty:
+            print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty and not self.quiet:
+            print(file=sys.stderr)
+
+
+def bench_model(
+    model: Path, target_name: str, workdir: Path, bar: ProgressBar, time_limit: float, repeat: int
+) -> dict[str, Any]:
+    target = get_target(target_name)
+    imported = import_model(model, quiet=True)
+    t0 = time.perf_counter()
+    flow = lower_to_flow(imported.mlir, target, workdir)
+    lower_seconds = time.perf_counter() - t0
+    input_file = next(workdir.glob("model.input.*"))
+    row: dict[str, Any] = {"model": model.stem, "path": str(model), "configs": {}}
+    vmfbs: dict[str, Path] = {}
+    profiles: dict[str, list[int]] = {}
+    for key, flags in (("a", []), ("b", ["--iree-stream-partitioning-favor=min-peak-memory"])):
+        out = workdir / f"{key}.vmfb"
+        secs = compile_input(input_file, out, target, flags)
+        vmfbs[key] = out
+        row["configs"][key] = {"compile_seconds": round(secs, 3)}
+        bar.step(f"{model.stem}: compiled ({key})")
+    for key, scheduler in SCHEDULED.items():
+        stem = key.replace("'", "p")
+        sched_file = workdir / f"{stem}.flow.mlir"
+        outcome = schedule_flow_file(flow, sched_file, scheduler, None, time_limit)
+        out = workdir / f"{stem}.vmfb"
+        secs = compile_flow(sched_file, out, target)
+        vmfbs[key] = out
+        body = outcome.body
+        fixed = body.fixed_bytes
+        profiles[key] = [x + fixed for x in live_profile(body.graph, outcome.result.order)]
+        row["num_nodes"] = body.graph.num_nodes
+        row["function"] = outcome.function
+        row["lower_bound_bytes"] = outcome.result.lower_bound_bytes + fixed
+        row["configs"][key] = {
+            "compile_seconds": round(secs + lower_seconds, 3),
+            "predicted_peak_bytes": outcome.result.peak_bytes + fixed,
+            "schedule_seconds": round(outcome.result.seconds, 4),
+            "optimal": outcome.result.optimal,
+        }
+        bar.step(f"{model.stem}: scheduled+compiled ({key})")
+    # Our modules record their input shapes; IREE's own builds do not, so
+    # measure ours first and give the same inputs to the baselines.
+    inputs = None
+    hashes = {}
+    for key in ("d", "c", "c'", "a", "b"):
+        m = measure(vmfbs[key], row.get("function"), inputs=inputs, seed=0, repeat=repeat)
+        inputs = m["inputs"]
+        hashes[key] = m["outputs_sha256"]
+        cfg = row["configs"][key]
+        cfg["measured_peak_bytes"] = m["device_bytes_peak"]
+        cfg["constant_bytes"] = m["constant_bytes"]
+        cfg["transient_bytes"] = m["transient_bytes"]
+        cfg["latency_seconds"] = m["latency_seconds_median"]
+        bar.step(f"{model.stem}: measured ({key})")
+    for key, h in hashes.items():
+        row["configs"][key]["outputs_match_a"] = h == hashes["a"]
+    row["configs"]["e"] = {"status": "n/a: identity graph rewriting is not implemented yet"}
+    row["profiles"] = profiles
+    a = row["configs"]["a"]
+    for cfg in row["configs"].values():
+        if "measured_peak_bytes" not in cfg:
+            continue
+        if a.get("latency_seconds") and cfg.get("latency_seconds"):
+            cfg["latency_ratio_vs_a"] = round(cfg["latency_seconds"] / a["latency_seconds"], 3)
+    d = row["configs"]["d"]
+    for base in ("a", "b", "c", "c'"):
+        d[f"reduction_vs_{base}"] = round(row["configs"][base]["measured_peak_bytes"] / d["measured_peak_bytes"], 3)
+    d["measured_over_bound"] = round(d["measured_peak_bytes"] / row["lower_bound_bytes"], 3)
+    return row
+
+
+def _fmt_bytes(n: int | None) -> str:
+    return "n/a" if n is None else f"{n:,}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| model | nodes | (a) IREE | (b) min-peak | (c) imported | (c') Kahn | (d) SERENITY | (e) rewrite "
+        "| predicted (d) | d vs a | d vs c | d vs c' | bound | d / bound | sched s | compile s | latency d/a |"
+    )
+    sep = "|" + "---|" * 17
+    lines = [head, sep]
+    for r in rows:
+        c = r["configs"]
+        d = c["d"]
+        kahn = c["c'"]
+        vs_kahn = d["reduction_vs_c'"]
+        lines.append(
+            f"| {r['model']} | {r['num_nodes']} | {_fmt_bytes(c['a']['measured_peak_bytes'])} "
+            f"| {_fmt_bytes(c['b']['measured_peak_bytes'])} | {_fmt_bytes(c['c']['measured_peak_bytes'])} "
+            f"| {_fmt_bytes(kahn['measured_peak_bytes'])} | {_fmt_bytes(d['measured_peak_bytes'])} "
+            f"| n/a | {_fmt_bytes(d['predicted_peak_bytes'])} | {d['reduction_vs_a']:.2f}x "
+            f"| {d['reduction_vs_c']:.2f}x | {vs_kahn:.2f}x "
+            f"| {_fmt_bytes(r['lower_bound_bytes'])} | {d['measured_over_bound']:.2f} | {d['schedule_seconds']:.3f} "
+            f"| {d['compile_seconds']:.1f} | {d.get('latency_ratio_vs_a', float('nan')):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def summary(rows: list[dict[str, Any]], irregular: set[str]) -> dict[str, Any]:
+    irr = [r for r in rows if r["model"] in irregular]
+    out: dict[str, Any] = {}
+    for base in ("a", "b", "c", "c'"):
+        out[f"geomean_reduction_vs_{base}_irregular"] = round(
+            geomean([r["configs"]["d"][f"reduction_vs_{base}"] for r in irr]), 3
+        )
+    out["never_worse_than_baselines"] = all(
+        r["configs"]["d"]["measured_peak_bytes"] <= min(r["configs"][k]["measured_peak_bytes"] for k in ("a", "b", "c"))
+        for r in rows
+    )
+    out["outputs_match"] = all(
+        r["configs"][k].get("outputs_match_a", True) for r in rows for k in r["configs"] if k != "e"
+    )
+    return out
+
+
+def plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Live bytes over the schedule, (c) vs (d), per model; a bar chart of peaks."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed: no plots (pip install 'serenity-mlir[plots]')", file=sys.stderr)
+        return []
+    written = []
+    for r in rows:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for key, style in (("c", "-"), ("c'", ":"), ("d", "-")):
+            prof = r["profiles"].get(key)
+            if prof:
+                ax.plot(range(1, len(prof) + 1), [x / 1024 for x in prof], style, label=f"({key}) {CONFIGS[key]}")
+        ax.set_xlabel("dispatch (in execution order)")
+        ax.set_ylabel("live KiB (predicted)")
+        ax.set_title(f"{r['model']}: memory over the schedule")
+        ax.legend()
+        fig.tight_layout()
+        p = out_dir / f"live_{r['model']}.png"
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        written.append(p)
+    keys = ["a", "b", "c", "c'", "d"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4))
+    width = 0.16
+    for i, k in enumerate(keys):
+        xs = [j + (i - 2) * width for j in range(len(rows))]
+        ax.bar(xs, [r["configs"][k]["measured_peak_bytes"] / 1024 for r in rows], width, label=f"({k}) {CONFIGS[k]}")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r["model"] for r in rows], rotation=20)
+    ax.set_ylabel("measured peak KiB")
+    ax.set_title("Peak memory measured in IREE's runtime")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = out_dir / "peaks.png"
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    written.append(p)
+    return written
+
+
+def resolve_models(names: list[str], samples_dir: Path, paper: bool) -> list[Path]:
+    """Model files by path, or sample networks by name (generated on demand)."""
+    from serenity_mlir.samples import SAMPLES, write_sample
+
+    out = []
+    for name in names:
+        p = Path(name)
+        if p.suffix in (".onnx", ".mlir", ".mlirbc"):
+            if not p.is_file():
+                raise InputError(f"{p}: no such file")
+            out.append(p)
+        elif name in SAMPLES:
+            out.append(write_sample(name, samples_dir / f"{name}.onnx", paper=paper))
+        else:
+            raise InputError(f"'{name}' is neither a model file nor a sample network ({', '.join(SAMPLES)})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from serenity_mlir.samples import IRREGULAR, REGULAR  # noqa: F401 - IRREGULAR orders the defaults
+
+    ap = argparse.ArgumentParser(prog="serenity-mlir bench")
+    ap.add_argument("models", nargs="*", help="model files or sample names (default: all sample networks)")
+    ap.add_argument("--out", type=Path, default=Path("bench-results"))
+    ap.add_argument("--target", default="host")
+    ap.add_argument("--paper-size", action="store_true", help="generate the sample networks at paper-like sizes")
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--repeat", type=int, default=20, help="timed calls per configuration for latency")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    names = a.models or sorted(IRREGULAR) + sorted(REGULAR)
+    a.out.mkdir(parents=True, exist_ok=True)
+    work_root = Path(tempfile.mkdtemp(prefix="serenity-bench-"))
+    try:
+        models = resolve_models(names, work_root, a.paper_size)
+        bar = ProgressBar(len(models) * 10, a.quiet)
+        rows = []
+        for model in models:
+            wd = work_root / model.stem
+            wd.mkdir(exist_ok=True)
+            rows.append(bench_model(model, a.target, wd, bar, a.time_limit, a.repeat))
+        bar.close()
+    except SerenityError as e:
+        print(f"error: {e}\n(intermediate files kept in {work_root})", file=sys.stderr)
+        return e.exit_code
+    shutil.rmtree(work_root, ignore_errors=True)
+    table = markdown_table(rows)
+    # Sample names say which networks are regular; any other model counts as irregular.
+    summ = summary(rows, {r["model"] for r in rows if r["model"] not in REGULAR})
+    result = {"target": a.target, "rows": rows, "summary": summ, "configs": CONFIGS}
+    mlir_io.atomic_write(a.out / "results.json", json.dumps(result, indent=2) + "\n")
+    md = f"{table}\n\n" + "\n".join(f"- {k}: {v}" for k, v in summ.items()) + "\n"
+    mlir_io.atomic_write(a.out / "results.md", md)
+    written = plots(rows, a.out)
+    print(table)
+    print()
+    for k, v in summ.items():
+        print(f"{k}: {v}")
+    print(f"wrote {a.out / 'results.json'}, {a.out / 'results.md'} and {len(written)} plots", file=sys.stderr)
+    return 0
