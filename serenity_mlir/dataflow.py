@@ -66,11 +66,15 @@ FREE_OPS = frozenset(
         "torch.vtensor.literal",
         "tensor.empty",
         "flow.tensor.empty",
+        "flow.tensor.splat",
         "util.null",
     }
 )
 # Buffers created by these ops get their memory from their first writer.
-LAZY_BUFFER_OPS = frozenset({"flow.tensor.empty"})
+# A splat becomes a fill command right before its writer, and a splat value
+# that CSE shared between several in-place writers is cloned for each of them
+# (copy-on-write): like an empty buffer, its memory comes from the writer.
+LAZY_BUFFER_OPS = frozenset({"flow.tensor.empty", "flow.tensor.splat"})
 INPUT_OPS = frozenset({"hal.tensor.import"})
 EXPORT_OPS = frozenset({"hal.tensor.export"})
 CONTROL_FLOW_PREFIXES = (
@@ -161,6 +165,18 @@ def _torch_vtensor_bytes(text: str) -> int:
     return n * _TORCH_BITS.get(elem, 32) // 8
 
 
+@dataclass(frozen=True)
+class Buffer:
+    """One buffer a node allocates: what IREE turns into a slab slice (or,
+    for results, an external allocation)."""
+
+    name: str
+    size: int
+    alloc: int  # the node that allocates it
+    users: frozenset[int]  # nodes that read or write it (through any alias)
+    output: bool
+
+
 @dataclass
 class BodyGraph:
     """The graph of one function body and the ops behind its nodes."""
@@ -172,6 +188,7 @@ class BodyGraph:
     model: str = "iree"
     input_bytes: int = 0
     output_bytes: int = 0
+    buffers: tuple[Buffer, ...] = ()
 
     @property
     def fixed_bytes(self) -> int:
@@ -365,7 +382,9 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
                 target = op.operands[0]  # ODS order: target, target_dims, ..., update
             elif tied is not None and i < len(tied) and tied[i] >= 0:
                 target = _dispatch_arguments(op)[tied[i]]
-            if target is not None and _value_key(target) in buffer_of:
+            if target is not None and _value_key(target) in buffer_of and _single_use(target):
+                # Written in place: the result is the target's buffer (a
+                # fresh empty/splat buffer gets its memory from this writer).
                 b = buffer_of[_value_key(target)]
                 if buffer_lazy[b] and buffer_alloc[b] is None:
                     buffer_alloc[b] = v
@@ -395,6 +414,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
     inputs: list[InputBuffer] = []
     out_nodes: set[int] = set()
     input_bytes = output_bytes = 0
+    buffers: list[Buffer] = []
     for b in range(len(buffer_size)):
         a = buffer_alloc[b]
         if b in outputs:
@@ -406,6 +426,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
                     inputs.append(InputBuffer(buffer_name[b], buffer_size[b], frozenset(buffer_users[b])))
             continue
         users[a] |= buffer_users[b] - {a}
+        buffers.append(Buffer(buffer_name[b], buffer_size[b], a, frozenset(buffer_users[b] - {a}), b in outputs))
         if b in outputs:
             out_nodes.add(a)
             if model == "iree":
@@ -428,6 +449,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
         model=model,
         input_bytes=input_bytes,
         output_bytes=output_bytes,
+        buffers=tuple(buffers),
     )
 
 
@@ -438,6 +460,13 @@ def tensor_bytes_or_error(arg: ir.Value, func_op: ir.Operation, name: str) -> in
         raise InputError(
             f"{_where(func_op)}: dynamic shapes are not supported: argument {arg.get_name()} of '{name}' has type {e}"
         ) from None
+
+
+def _single_use(v: ir.Value) -> bool:
+    """True when one op uses ``v``: an in-place write needs no copy. With
+    more users IREE copies the value first (copy-on-write)."""
+    owners = {hash(use.owner) for use in v.uses}
+    return len(owners) <= 1
 
 
 def _is_pure(name: str) -> bool:

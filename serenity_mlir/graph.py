@@ -5,8 +5,10 @@ planner), so the scheduler can be tested on synthetic graphs and reused by any
 front end. A node is one op that runs; it allocates ``size`` bytes when it
 runs (its outputs coexist with its inputs at that moment), and that buffer
 stays alive until every node in ``users`` has run, or to the end when the
-node is a graph output. Function inputs are modelled as buffers that are live
-from the start until their last user has run.
+node is a graph output. Buffers that do not fit "one buffer per node" are
+listed apart (``Graph.inputs``): function inputs, live from the start until
+their last user has run, and a node's further results (``alloc`` = the node),
+allocated together with its first result but freed on their own.
 
 ``preds`` (the order constraints) and ``users`` (what keeps a buffer alive)
 are separate on purpose: with views and in-place updates a buffer is kept
@@ -24,11 +26,14 @@ from serenity_mlir.errors import GraphError
 
 @dataclass(frozen=True)
 class InputBuffer:
-    """A buffer that exists before the first node runs (a function argument)."""
+    """A buffer outside the one-buffer-per-node model: with ``alloc=None`` it
+    exists before the first node runs (a function argument); otherwise node
+    ``alloc`` allocates it when it runs (a second result of a dispatch)."""
 
     name: str
     size: int
     users: frozenset[int]
+    alloc: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ class Graph:
             raise GraphError("graph arrays have different lengths")
         if self.labels and len(self.labels) != n:
             raise GraphError("labels must name every node")
+        for b in self.inputs:
+            if b.alloc is not None and not 0 <= b.alloc < n:
+                raise GraphError(f"buffer '{b.name}' is allocated by a bad node {b.alloc}")
+            if b.alloc is not None and b.alloc in b.users:
+                raise GraphError(f"buffer '{b.name}' lists its allocating node as a user")
         for v in range(n):
             for p in self.preds[v]:
                 if not 0 <= p < n or p == v:
@@ -210,40 +220,50 @@ def check_order(g: Graph, order: Sequence[int]) -> None:
 
 
 def live_profile(g: Graph, order: Sequence[int]) -> list[int]:
-    """Memory while each node of ``order`` runs (its output allocated, the
-    tensors it reads still alive). The peak of the order is the maximum."""
+    """Memory while each node of ``order`` runs (its outputs allocated, the
+    buffers it reads still alive). The peak of the order is the maximum."""
     check_order(g, order)
     remaining = [len(u) for u in g.users]
-    live = sum(b.size for b in g.inputs)
-    in_remaining = [len(b.users) for b in g.inputs]
     readers: list[list[int]] = [[] for _ in g.names]
     for v, us in enumerate(g.users):
         for u in us:
             readers[u].append(v)
-    in_readers: list[list[int]] = [[] for _ in g.names]
+    extra_alloc = [0] * g.num_nodes
+    own_extra: list[list[int]] = [[] for _ in g.names]
+    extra_readers: list[list[int]] = [[] for _ in g.names]
+    in_remaining = [len(b.users) for b in g.inputs]
+    live = 0
     for j, b in enumerate(g.inputs):
+        if b.alloc is None:
+            live += b.size
+        else:
+            extra_alloc[b.alloc] += b.size
+            own_extra[b.alloc].append(j)
         for u in b.users:
-            in_readers[u].append(j)
+            extra_readers[u].append(j)
     profile: list[int] = []
     for v in order:
-        live += g.sizes[v]
+        live += g.sizes[v] + extra_alloc[v]
         profile.append(live)
         for p in readers[v]:
             remaining[p] -= 1
             if remaining[p] == 0 and p not in g.outputs:
                 live -= g.sizes[p]
-        for j in in_readers[v]:
+        for j in extra_readers[v]:
             in_remaining[j] -= 1
             if in_remaining[j] == 0:
                 live -= g.inputs[j].size
         if remaining[v] == 0 and v not in g.outputs:
             live -= g.sizes[v]
+        for j in own_extra[v]:
+            if in_remaining[j] == 0:
+                live -= g.inputs[j].size
     return profile
 
 
 def peak(g: Graph, order: Sequence[int]) -> int:
     prof = live_profile(g, order)
-    return max(prof) if prof else sum(b.size for b in g.inputs)
+    return max(prof) if prof else sum(b.size for b in g.inputs if b.alloc is None)
 
 
 def to_json(g: Graph) -> dict[str, object]:
@@ -253,5 +273,13 @@ def to_json(g: Graph) -> dict[str, object]:
         "nodes": [{"name": n, "bytes": s} for n, s in zip(g.names, g.sizes, strict=True)],
         "edges": [[g.names[p], g.names[v]] for v in range(g.num_nodes) for p in sorted(g.preds[v])],
         "outputs": [g.names[o] for o in sorted(g.outputs)],
-        "inputs": [{"name": b.name, "bytes": b.size, "users": [g.names[u] for u in sorted(b.users)]} for b in g.inputs],
+        "inputs": [
+            {
+                "name": b.name,
+                "bytes": b.size,
+                "users": [g.names[u] for u in sorted(b.users)],
+                **({"allocated_by": g.names[b.alloc]} if b.alloc is not None else {}),
+            }
+            for b in g.inputs
+        ],
     }

@@ -1,0 +1,88 @@
+"""What IREE's allocator does with an order: slab slices and their packing.
+
+IREE gives every transient buffer of an execution region a slice with a
+lifetime interval (first and last command that touches it) and packs the
+slices into one slab greedily, in definition order: each slice goes into the
+smallest gap between the already placed slices whose lifetimes overlap it,
+or on top; offsets and sizes are aligned (64 bytes on the CPU targets). The
+slab can therefore exceed the largest sum of live bytes (fragmentation).
+
+Pure functions over buffers and an order; no MLIR import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ALIGNMENT = 64
+
+
+@dataclass(frozen=True)
+class Slice:
+    name: str
+    size: int
+    start: int  # position in the order of the allocating node
+    end: int  # position of the last node that uses it (inclusive)
+
+
+def align(x: int, a: int) -> int:
+    return (x + a - 1) // a * a
+
+
+def slices_for_order(buffers: Sequence, order: Sequence[int]) -> list[Slice]:
+    """The slab slices of ``order``: every non-result buffer, with its
+    lifetime in positions of the order, in definition order."""
+    pos = {v: i for i, v in enumerate(order)}
+    out = []
+    for b in buffers:
+        if b.output or b.size == 0:
+            continue
+        start = pos[b.alloc]
+        end = max([start, *(pos[u] for u in b.users)])
+        out.append(Slice(b.name, b.size, start, end))
+    out.sort(key=lambda s: s.start)
+    return out
+
+
+def live_sum_peak(slices: Sequence[Slice]) -> int:
+    """The largest sum of sizes of slices alive at one position."""
+    events: dict[int, int] = {}
+    for s in slices:
+        events[s.start] = events.get(s.start, 0) + s.size
+        events[s.end + 1] = events.get(s.end + 1, 0) - s.size
+    live = best = 0
+    for t in sorted(events):
+        live += events[t]
+        best = max(best, live)
+    return best
+
+
+def pack_slab(slices: Sequence[Slice], alignment: int = ALIGNMENT) -> tuple[int, list[int]]:
+    """IREE's greedy best-fit strip packing in definition order; returns the
+    slab size and each slice's offset."""
+    placed: list[tuple[int, int, Slice]] = []  # (offset, aligned size, slice), by offset
+    offsets = []
+    high = 0
+    for s in slices:
+        size = align(s.size, alignment)
+        best = None
+        best_fit = None
+        cur = 0
+        for off, psize, p in placed:
+            if p.end < s.start or s.end < p.start:
+                continue
+            cand = align(cur, alignment)
+            if cand + size <= off and (best_fit is None or off - cand < best_fit):
+                best = cand
+                best_fit = off - cur
+            cur = max(cur, off + psize)
+        if best is None:
+            best = align(cur, alignment)
+        i = 0
+        while i < len(placed) and placed[i][0] < best:
+            i += 1
+        placed.insert(i, (best, size, s))
+        offsets.append(best)
+        high = max(high, best + size)
+    return align(high, alignment), offsets
