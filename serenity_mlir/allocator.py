@@ -86,3 +86,17 @@ def pack_slab(slices: Sequence[Slice], alignment: int = ALIGNMENT) -> tuple[int,
         offsets.append(best)
         high = max(high, best + size)
     return align(high, alignment), offsets
+
+
+@dataclass(frozen=True)
+class SlabPrediction:
+    """What IREE will allocate for an order: the live-bytes peak of the slab
+    slices, and the slab after packing (alignment and fragmentation)."""
+
+    live_bytes: int
+    slab_bytes: int
+
+
+def predict_slab(buffers: Sequence, order: Sequence[int], alignment: int = ALIGNMENT) -> SlabPrediction:
+    slices = slices_for_order(buffers, order)
+    return SlabPrediction(live_sum_peak(slices), pack_slab(slices, alignment)[0])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir import mlir_io
+from serenity_mlir.allocator import predict_slab
 from serenity_mlir.compile import compile_flow, compile_input
 from serenity_mlir.dataflow import find_body_function
 from serenity_mlir.errors import InputError, SerenityError
@@ -158,6 +159,8 @@ def _compile_model(
     compile_seconds = lower_seconds + compile_flow(sched_file, out, target, options.extra_flags)
     g = sched.body.graph
     fixed = sched.body.fixed_bytes
+    chosen = predict_slab(sched.body.buffers, sched.result.order)
+    program = predict_slab(sched.body.buffers, range(g.num_nodes))
     report: dict[str, Any] = {
         "model": str(model),
         "target": target.name,
@@ -166,10 +169,15 @@ def _compile_model(
         "scheduled_function": sched.body.func_name,
         "num_nodes": g.num_nodes,
         "memory_model": sched.body.model,
-        "predicted_peak_bytes": sched.result.peak_bytes + fixed,
-        "program_order_predicted_peak_bytes": sched.program_peak + fixed,
-        "predicted_transient_bytes": sched.result.peak_bytes,
-        "program_order_predicted_transient_bytes": sched.program_peak,
+        # IREE's slab for the chosen order (its packer simulated) plus the
+        # inputs and results, which live outside the slab for the whole call.
+        "predicted_peak_bytes": chosen.slab_bytes + fixed,
+        "program_order_predicted_peak_bytes": program.slab_bytes + fixed,
+        "predicted_transient_bytes": chosen.slab_bytes,
+        "predicted_live_transient_bytes": chosen.live_bytes,
+        "program_order_predicted_transient_bytes": program.slab_bytes,
+        "schedule_peak_bytes": sched.result.peak_bytes,
+        "program_order_schedule_peak_bytes": sched.program_peak,
         "lower_bound_bytes": sched.result.lower_bound_bytes + fixed,
         "optimal": sched.result.optimal,
         "schedule_method": sched.result.method,
