@@ -23,7 +23,7 @@ from serenity_mlir.dataflow import find_body_function
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.importer import import_model
 from serenity_mlir.lower import lower_to_flow
-from serenity_mlir.runtime import SIGNATURE_INPUTS, SIGNATURE_OUTPUTS, measure
+from serenity_mlir.runtime import measure
 from serenity_mlir.targets import Target, get_target
 from serenity_mlir.transforms.schedule_pass import ScheduleOutcome, SerenitySchedule
 
@@ -68,45 +68,8 @@ def schedule_flow_file(
     result (with serial partitioning and the signature the runtime needs)."""
     module = mlir_io.load_module(flow_in, mlir_io.new_context())
     outcome = SerenitySchedule(scheduler=scheduler, function=function, time_limit=time_limit).apply(module)
-    record_signature(module, outcome.function)
     mlir_io.atomic_write(flow_out, mlir_io.module_to_text(module))
     return outcome
-
-
-def record_signature(module: Any, function: str) -> None:
-    """Stores the entry's input/output tensor types as reflection metadata,
-    so ``serenity-mlir measure`` can make inputs for any module we built."""
-    from iree.compiler import ir
-
-    _, body_func = find_body_function(module, function)
-    ins: list[str] = []
-    outs: list[str] = []
-    for op in body_func.regions[0].blocks[0].operations:
-        o = op.operation
-        if o.name == "hal.tensor.import":
-            ins.append(_spec(o.results[0].type))
-        elif o.name == "hal.tensor.export":
-            outs.append(_spec(o.operands[0].type))
-    for op in module.regions[0].blocks[0].operations:
-        o = op.operation
-        if o.name in ("util.func", "func.func") and ir.StringAttr(o.attributes["sym_name"]).value == function:
-            with module.context:
-                entries = {}
-                if "iree.reflection" in o.attributes:
-                    old = ir.DictAttr(o.attributes["iree.reflection"])
-                    for i in range(len(old)):
-                        na = old[i]
-                        entries[na.name] = na.attr
-                entries[SIGNATURE_INPUTS] = ir.StringAttr.get(",".join(ins))
-                entries[SIGNATURE_OUTPUTS] = ir.StringAttr.get(",".join(outs))
-                o.attributes["iree.reflection"] = ir.DictAttr.get(entries)
-
-
-def _spec(t: Any) -> str:
-    text = str(t)
-    if not text.startswith("tensor<"):
-        raise InputError(f"unsupported entry argument type {text}")
-    return text[len("tensor<") : -1]
 
 
 def compile_model(

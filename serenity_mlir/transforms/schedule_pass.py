@@ -12,13 +12,15 @@ regrouping independent dispatches into concurrent waves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from iree.compiler import ir
 
 from serenity_mlir.dataflow import INPUT_OPS, BodyGraph, _all_operands, build_body_graph, find_body_function
-from serenity_mlir.errors import ScheduleError
+from serenity_mlir.errors import InputError, ScheduleError
 from serenity_mlir.graph import check_order, peak
 from serenity_mlir.mlir_io import format_location, set_serial_partitioning
+from serenity_mlir.runtime import SIGNATURE_INPUTS, SIGNATURE_OUTPUTS
 from serenity_mlir.schedule import ScheduleResult, schedule
 
 
@@ -42,6 +44,7 @@ class SerenitySchedule:
         apply_order(body, result.order)
         if self.serial:
             set_serial_partitioning(module)
+        record_signature(module, fname)
         try:
             module.verify()
         except ir.MLIRError as e:
@@ -106,3 +109,39 @@ def apply_order(body: BodyGraph, order: tuple[int, ...] | list[int]) -> None:
 
 def _op_key(op: ir.Operation) -> int:
     return hash(op)
+
+
+def record_signature(module: Any, function: str) -> None:
+    """Stores the entry's input/output tensor types as reflection metadata,
+    so ``serenity-mlir measure`` can make inputs for any module we built."""
+    _, body_func = find_body_function(module, function)
+    ins: list[str] = []
+    outs: list[str] = []
+    for op in body_func.regions[0].blocks[0].operations:
+        o = op.operation
+        if o.name == "hal.tensor.import":
+            ins.append(_spec(o.results[0].type))
+        elif o.name == "hal.tensor.export":
+            outs.append(_spec(o.operands[0].type))
+    if not ins and not outs:
+        return  # not at IREE's flow phase: the ABI is not materialised yet
+    for op in module.regions[0].blocks[0].operations:
+        o = op.operation
+        if o.name in ("util.func", "func.func") and ir.StringAttr(o.attributes["sym_name"]).value == function:
+            with module.context:
+                entries = {}
+                if "iree.reflection" in o.attributes:
+                    old = ir.DictAttr(o.attributes["iree.reflection"])
+                    for i in range(len(old)):
+                        na = old[i]
+                        entries[na.name] = na.attr
+                entries[SIGNATURE_INPUTS] = ir.StringAttr.get(",".join(ins))
+                entries[SIGNATURE_OUTPUTS] = ir.StringAttr.get(",".join(outs))
+                o.attributes["iree.reflection"] = ir.DictAttr.get(entries)
+
+
+def _spec(t: Any) -> str:
+    text = str(t)
+    if not text.startswith("tensor<"):
+        raise InputError(f"unsupported entry argument type {text}")
+    return text[len("tensor<") : -1]
