@@ -39,10 +39,11 @@ def parse_module(source: str | bytes, name: str, context: ir.Context) -> ir.Oper
             if "single top-level operation" not in str(e):
                 raise
             op = ir.Module.parse(source, context).operation
+        if op.name != "builtin.module":
+            # A lone top-level op (a func.func) gets an implicit module too.
+            op = ir.Module.parse(source, context).operation
     except ir.MLIRError as e:
         raise InputError(f"malformed MLIR: {_diagnostics(e, name)}") from None
-    if op.name != "builtin.module":
-        raise InputError(f"{name}: expected a top-level builtin.module, found '{op.name}'")
     return op
 
 

@@ -108,8 +108,7 @@ def _compile_model(
     imported = import_model(model, quiet=options.quiet)
     if imported.kind == "mlir":
         # Parse here so a malformed file is reported with its own location.
-        ctx = mlir_io.new_context()
-        mod = mlir_io.parse_module(imported.mlir, str(model), ctx)
+        mod = mlir_io.load_module(model, mlir_io.new_context())
         find_body_function(mod, options.function)
     progress(f"lowering to the dispatch level for {target.name}")
     t0 = time.perf_counter()
