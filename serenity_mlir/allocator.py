@@ -100,3 +100,21 @@ class SlabPrediction:
 def predict_slab(buffers: Sequence, order: Sequence[int], alignment: int = ALIGNMENT) -> SlabPrediction:
     slices = slices_for_order(buffers, order)
     return SlabPrediction(live_sum_peak(slices), pack_slab(slices, alignment)[0])
+
+
+def peak_position(slices: Sequence[Slice]) -> int | None:
+    """The first position in the order where the live bytes of the slices peak."""
+    if not slices:
+        return None
+    last = max(s.end for s in slices)
+    delta = [0] * (last + 2)
+    for s in slices:
+        delta[s.start] += s.size
+        delta[s.end + 1] -= s.size
+    live = 0
+    best = (-1, 0)
+    for t in range(last + 1):
+        live += delta[t]
+        if live > best[0]:
+            best = (live, t)
+    return best[1]

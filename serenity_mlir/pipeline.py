@@ -12,14 +12,16 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from serenity_mlir import mlir_io
-from serenity_mlir.allocator import predict_slab
-from serenity_mlir.compile import compile_flow, compile_input
+from serenity_mlir.allocator import peak_position, predict_slab, slices_for_order
+from serenity_mlir.compile import compile_input
 from serenity_mlir.dataflow import find_body_function
+from serenity_mlir.deploy import build_for_target, check_memory_budget, parse_size, run_emulated
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.importer import import_model
 from serenity_mlir.lower import lower_to_flow
@@ -40,6 +42,7 @@ class CompileOptions:
     keep_temps: Path | None = None
     extra_flags: list[str] = field(default_factory=list)
     quiet: bool = False
+    memory_budget: str | int | None = None
 
 
 class Progress:
@@ -117,12 +120,16 @@ def _compile_model(
     progress(f"scheduling with '{options.scheduler}'")
     sched_file = workdir / "model.scheduled.flow.mlir"
     sched = schedule_flow_file(flow, sched_file, options.scheduler, options.function, options.time_limit)
-    progress(f"compiling for {target.name}")
-    compile_seconds = lower_seconds + compile_flow(sched_file, out, target, options.extra_flags)
     g = sched.body.graph
     fixed = sched.body.fixed_bytes
     chosen = predict_slab(sched.body.buffers, sched.result.order)
     program = predict_slab(sched.body.buffers, range(g.num_nodes))
+    budget = parse_size(options.memory_budget) if options.memory_budget is not None else None
+    if budget is not None:
+        # Fail before the long compile when the prediction already says no.
+        check_memory_budget(chosen.slab_bytes + fixed, budget, _budget_subject(model, target, sched))
+    progress(f"compiling for {target.name}")
+    build = build_for_target(sched_file, out, target, options.extra_flags)
     report: dict[str, Any] = {
         "model": str(model),
         "target": target.name,
@@ -141,41 +148,93 @@ def _compile_model(
         "schedule_peak_bytes": sched.result.peak_bytes,
         "program_order_schedule_peak_bytes": sched.program_peak,
         "lower_bound_bytes": sched.result.lower_bound_bytes + fixed,
+        "peak_at": _peak_site(sched),
         "optimal": sched.result.optimal,
         "schedule_method": sched.result.method,
         "schedule_states": sched.result.states,
         "schedule_seconds": round(sched.result.seconds, 6),
-        "compile_seconds": round(compile_seconds, 3),
+        "compile_seconds": round(lower_seconds + build["compile_seconds"], 3),
         "order": sched.result.names(g),
         "notes": list(imported.notes) + list(sched.result.notes),
         "output": str(out),
+        # What IREE itself computed for the target (scheduling statistics).
+        "iree_arena_bytes": build["arena_bytes"],
+        "code_size_bytes": build["code_size_bytes"],
+        "ram_bytes": build["ram_bytes"],
+        "sram_bytes": build["sram_bytes"],
+        "fits_sram": build["fits_sram"],
+        "artifacts": build["artifacts"],
+        "output_kind": build["output_kind"],
+        "inputs": build["inputs"],
+        "outputs": build["outputs"],
+        "input_bytes": build["input_bytes"],
+        "output_bytes": build["output_bytes"],
     }
-    if options.measure and target.runnable == "local":
-        progress(f"measuring {out.name} in the IREE runtime (local-sync)")
-        m = measure(out, sched.function, seed=options.seed, save_outputs=workdir / "scheduled.npz")
-        report.update(_measured_fields(m, report["predicted_peak_bytes"]))
-        if options.verify_outputs:
-            progress("compiling the same model without the pass (IREE default) to compare outputs")
-            ref = workdir / "reference.vmfb"
-            compile_input(
-                workdir / f"model.input{'.mlirbc' if isinstance(imported.mlir, bytes) else '.mlir'}",
-                ref,
-                target,
-                options.extra_flags,
-            )
-            progress("running the reference")
-            r = measure(ref, sched.function, inputs=m["inputs"], seed=options.seed)
-            report["reference_measured_peak_bytes"] = r["device_bytes_peak"]
-            report["outputs_bit_identical"] = r["outputs_sha256"] == m["outputs_sha256"]
-            if not report["outputs_bit_identical"]:
-                raise SerenityError(
-                    f"the scheduled module's outputs differ from IREE's default compile of {model.name} "
-                    f"(seed {options.seed}); the output file was written to {out} for inspection"
-                )
-    elif options.measure:
+    for key in ("sections", "elf", "library_query_symbol", "undefined_symbols"):
+        if key in build:
+            report[key] = build[key]
+    if build["arena_bytes"] is not None and build["output_bytes"] is not None:
+        # IREE's arena holds the slab and the results.
+        report["iree_transient_bytes"] = build["arena_bytes"] - build["output_bytes"]
+    if budget is not None:
+        report["memory_budget_bytes"] = budget
+        if build["ram_bytes"] is not None:
+            check_memory_budget(build["ram_bytes"], budget, _budget_subject(model, target, sched))
+    if not options.measure:
+        return report
+    run = _runner(target)
+    if run is None:
         report["measured_peak_bytes"] = None
         report["notes"].append(f"target {target.name} cannot run here: not measured")
+        return report
+    progress(f"measuring {out.name} ({'IREE runtime, local-sync' if target.runnable == 'local' else target.runnable})")
+    m = run(out, sched.function, None, options.seed)
+    report.update(_measured_fields(m, report["predicted_peak_bytes"]))
+    if options.verify_outputs:
+        progress("compiling the same model without the pass (IREE default) to compare outputs")
+        ref = workdir / "reference.vmfb"
+        compile_input(
+            workdir / f"model.input{'.mlirbc' if isinstance(imported.mlir, bytes) else '.mlir'}",
+            ref,
+            target,
+            options.extra_flags,
+        )
+        progress("running the reference")
+        r = run(ref, sched.function, m["inputs"], options.seed)
+        report["reference_measured_peak_bytes"] = r["device_bytes_peak"]
+        report["outputs_bit_identical"] = r["outputs_sha256"] == m["outputs_sha256"]
+        if not report["outputs_bit_identical"]:
+            raise SerenityError(
+                f"the scheduled module's outputs differ from IREE's default compile of {model.name} "
+                f"(seed {options.seed}); the output file was written to {out} for inspection"
+            )
     return report
+
+
+Runner = Callable[[Path, str, "list[str] | None", int], dict[str, Any]]
+
+
+def _runner(target: Target) -> Runner | None:
+    """How a module for ``target`` runs here, each run in a fresh process."""
+    if target.runnable == "local":
+        return lambda vmfb, fn, inputs, seed: measure(vmfb, fn, inputs=inputs, seed=seed)
+    if target.runnable == "qemu-aarch64":
+        return lambda vmfb, fn, inputs, seed: run_emulated(vmfb, target, fn, inputs, seed)
+    return None
+
+
+def _peak_site(sched: ScheduleOutcome) -> str:
+    """The dispatch running when the slab's live bytes peak, with its location."""
+    order = sched.result.order
+    pos = peak_position(slices_for_order(sched.body.buffers, order))
+    if pos is None:
+        return "none"
+    op = sched.body.node_ops[order[pos]]
+    return f"{sched.body.graph.labels[order[pos]]} at {mlir_io.format_location(op.location)}"
+
+
+def _budget_subject(model: Path, target: Target, sched: ScheduleOutcome) -> str:
+    return f"{model.name} on {target.name} (peak at dispatch {_peak_site(sched)})"
 
 
 def _measured_fields(m: dict[str, Any], predicted_total: int) -> dict[str, Any]:

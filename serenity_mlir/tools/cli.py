@@ -36,6 +36,10 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     p.add_argument("--keep-temps", type=Path, help="copy the intermediate files (flow IR, scheduled IR) here")
     p.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag (repeatable)")
+    p.add_argument(
+        "--memory-budget",
+        help="fail (naming the need and the dispatch at the peak) when the model needs more RAM than this, e.g. 256K",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -53,6 +57,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         keep_temps=a.keep_temps,
         extra_flags=a.iree_flag,
         quiet=a.quiet,
+        memory_budget=a.memory_budget,
     )
     report = compile_model(a.model, a.output, opts, a.report)
     summary = {
