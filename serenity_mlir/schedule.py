@@ -224,7 +224,7 @@ def dp_schedule(
                 if m.pred[v] & ~done:
                     continue
                 step = live + m.size[v]
-                p2 = pk if pk >= step else step
+                p2 = max(pk, step)
                 if budget is not None and p2 > budget:
                     continue
                 d2 = done | low
