@@ -1,0 +1,215 @@
+"""Proven lower bounds on the peak of any order (used by the scheduler).
+
+The *isolated-moment* bound: every node ``v`` runs at some moment, and at
+that moment the done set ``D`` is an ideal (closed under predecessors) that
+holds every ancestor of ``v`` and no descendant of it, so memory is at least
+``size[v] + live(D)``. The smallest such ``live(D)`` is a minimum-weight
+closure problem, solved exactly by one max-flow/min-cut per node:
+
+* ``x_p = 1`` when node ``p`` is done (``x_b -> x_a`` for every predecessor
+  ``a`` of ``b``: a done node has done predecessors);
+* ``y_p = 1`` when ``p``'s buffer is dead, which needs every user done
+  (``y_p -> x_u``); a done buffer costs ``size[p] * (x_p - y_p)``, an output
+  ``size[p] * x_p``; an input ``size[i] * (1 - y_i)``.
+
+The bound is ``max_v`` of those minima; it is never above the optimum and is
+much stronger than the largest single-node working set on wide graphs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from serenity_mlir.graph import Graph
+
+
+class _Net:
+    """A small residual network with integer capacities (Dinic)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.adj: list[list[int]] = [[] for _ in range(n)]
+        self.to: list[int] = []
+        self.cap: list[int] = []
+
+    def add(self, u: int, v: int, c: int) -> int:
+        e = len(self.to)
+        self.to += (v, u)
+        self.cap += (c, 0)
+        self.adj[u].append(e)
+        self.adj[v].append(e + 1)
+        return e
+
+    def maxflow(self, cap: list[int], s: int, t: int) -> int:
+        """Max flow with the capacities ``cap`` (modified in place)."""
+        adj, to = self.adj, self.to
+        flow = 0
+        while True:
+            level = [-1] * self.n
+            level[s] = 0
+            q = deque([s])
+            while q:
+                u = q.popleft()
+                for e in adj[u]:
+                    if cap[e] > 0 and level[to[e]] < 0:
+                        level[to[e]] = level[u] + 1
+                        q.append(to[e])
+            if level[t] < 0:
+                return flow
+            it = [0] * self.n
+            while True:
+                # Iterative DFS for one augmenting path in the level graph.
+                path: list[int] = []
+                u = s
+                while u != t:
+                    lst = adj[u]
+                    i = it[u]
+                    while i < len(lst):
+                        e = lst[i]
+                        if cap[e] > 0 and level[to[e]] == level[u] + 1:
+                            break
+                        i += 1
+                    it[u] = i
+                    if i == len(lst):
+                        if u == s:
+                            break
+                        level[u] = -1  # dead end
+                        e = path.pop()
+                        u = to[e ^ 1]
+                        it[u] += 1
+                        continue
+                    path.append(lst[i])
+                    u = to[lst[i]]
+                if u != t:
+                    break
+                f = min(cap[e] for e in path)
+                for e in path:
+                    cap[e] -= f
+                    cap[e ^ 1] += f
+                flow += f
+
+
+def closure_lower_bound(
+    g: Graph,
+    preds: list[int] | None = None,
+    deadline: float | None = None,
+    start: int = 0,
+) -> int:
+    """The isolated-moment bound (see the module docstring); ``preds`` may
+    carry extra order constraints as bitsets (they only raise the bound of a
+    problem whose optimum they keep). Stops early, still valid, past
+    ``deadline`` (a ``time.perf_counter`` value). ``start`` is an already
+    known bound: nodes that cannot beat it are skipped."""
+    n = g.num_nodes
+    if n == 0:
+        return 0
+    pred_sets: list[list[int]] = (
+        [sorted(p) for p in g.preds] if preds is None else [_bits_list(m) for m in preds]
+    )
+    out = g.outputs
+    ni = len(g.inputs)
+    s, t = 2 * n + ni, 2 * n + ni + 1
+    net = _Net(2 * n + ni + 2)
+    big = sum(g.sizes) + sum(b.size for b in g.inputs) + 1
+    ysum = 0
+    const = sum(b.size for b in g.inputs)
+    for v in range(n):
+        for a in pred_sets[v]:
+            net.add(v, a, big)
+    for p in range(n):
+        w = g.sizes[p]
+        if w == 0:
+            continue
+        if p in out:
+            net.add(p, t, w)
+        elif g.users[p]:
+            net.add(p, t, w)
+            net.add(s, n + p, w)
+            ysum += w
+            for u in g.users[p]:
+                net.add(n + p, u, big)
+            net.add(n + p, p, big)
+    for i, b in enumerate(g.inputs):
+        if b.users and b.size:
+            net.add(s, 2 * n + i, b.size)
+            ysum += b.size
+            for u in b.users:
+                net.add(2 * n + i, u, big)
+    # Switchable edges: s -> x_p (force done) and x_p -> t (force not done).
+    force_done = [net.add(s, p, 0) for p in range(n)]
+    force_todo = [net.add(p, t, 0) for p in range(n)]
+    base = list(net.cap)
+
+    # Cheap upper estimate per node: the ideal "exactly its ancestors".
+    anc = _ancestors(pred_sets)
+    upper = [g.sizes[v] + _live_of(g, anc[v]) for v in range(n)]
+    best = start
+    for v in sorted(range(n), key=lambda v: -upper[v]):
+        if upper[v] <= best:
+            break
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        cap = list(base)
+        for a in pred_sets[v]:
+            cap[force_done[a]] = big
+        cap[force_todo[v]] = big
+        cut = net.maxflow(cap, s, t)
+        val = g.sizes[v] + const + cut - ysum
+        if val > best:
+            best = val
+    return best
+
+
+def _bits_list(m: int) -> list[int]:
+    out = []
+    while m:
+        low = m & -m
+        out.append(low.bit_length() - 1)
+        m ^= low
+    return out
+
+
+def _ancestors(pred_sets: list[list[int]]) -> list[int]:
+    """Ancestor bitsets; ``pred_sets`` must be in a topological index order
+    or any order (computed by memoised DFS)."""
+    n = len(pred_sets)
+    anc: list[int | None] = [None] * n
+
+    def get(v: int) -> int:
+        stack = [v]
+        while stack:
+            x = stack[-1]
+            if anc[x] is not None:
+                stack.pop()
+                continue
+            pending = [p for p in pred_sets[x] if anc[p] is None]
+            if pending:
+                stack.extend(pending)
+                continue
+            m = 0
+            for p in pred_sets[x]:
+                a = anc[p]
+                assert a is not None
+                m |= a | (1 << p)
+            anc[x] = m
+            stack.pop()
+        res = anc[v]
+        assert res is not None
+        return res
+
+    return [get(v) for v in range(n)]
+
+
+def _live_of(g: Graph, done: int) -> int:
+    """Bytes alive once exactly the nodes of ``done`` have run."""
+    live = 0
+    for p in range(g.num_nodes):
+        if (done >> p) & 1 and (p in g.outputs or any(not (done >> u) & 1 for u in g.users[p])):
+            live += g.sizes[p]
+    for b in g.inputs:
+        if not b.users or any(not (done >> u) & 1 for u in b.users):
+            live += b.size
+    return live
+
+
