@@ -10,6 +10,11 @@ what IREE allocates (DESIGN.md):
   result tied to an operand reuses that operand's buffer; a buffer that starts
   as ``flow.tensor.empty`` is allocated by its first writer, so a concat
   buffer is live from its first writer to its last reader;
+- a dispatch result whose only use (through views) is the source of such a
+  ``flow.tensor.update`` is written straight into the concat buffer, as
+  IREE's stream phase does (``iree-stream-emplace-allocations``): no buffer
+  of its own, and the writers of one concat run in the order of the update
+  chain, the first one allocating the buffer;
 - weights and constants (``util.global.load``, constants) are not activations;
 - function inputs (``hal.tensor.import``, or block arguments at the input
   level) are live from the start until their last use; exported results and
@@ -313,6 +318,20 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
         if size is not None:
             buffer_of[_value_key(arg)] = new_buffer(size, None, arg.get_name(), is_input=True)
 
+    chains = _emplaced_chains(body_ops)
+    emplaced_into: dict[int, int] = {}  # dispatch result -> root buffer
+    emplaced_updates: set[int] = set()
+    for root, links in chains:
+        if _value_key(root) not in buffer_of:
+            size = size_of(root, _defining_op(root))
+            if size is None:
+                continue
+            buffer_of[_value_key(root)] = new_buffer(size, None, root.get_name(), lazy=True)
+        for update, source in links:
+            if source is not None:
+                emplaced_into[_value_key(source)] = buffer_of[_value_key(root)]
+                emplaced_updates.add(_op_key(update))
+
     node_ops: list[ir.Operation] = []
     node_names: list[str] = []
     node_labels: list[str] = []
@@ -328,7 +347,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
         if oname in FREE_OPS:
             for r in op.results:
                 size = size_of(r, op)
-                if oname in LAZY_BUFFER_OPS and size is not None:
+                if oname in LAZY_BUFFER_OPS and size is not None and _value_key(r) not in buffer_of:
                     buffer_of[_value_key(r)] = new_buffer(size, None, r.get_name(), lazy=True)
             continue
         if oname in INPUT_OPS:
@@ -336,6 +355,15 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
                 size = size_of(r, op)
                 if size is not None:
                     buffer_of[_value_key(r)] = new_buffer(size, None, r.get_name(), is_input=True)
+            continue
+        if _op_key(op) in emplaced_updates:
+            # The writer already wrote its slice in place: the update is a
+            # view of the concat buffer, produced by that writer.
+            src, tgt = _update_source(op), op.operands[0]
+            assert src is not None
+            buffer_of[_value_key(op.results[0])] = buffer_of[_value_key(tgt)]
+            if _value_key(src) in producer:
+                producer[_value_key(op.results[0])] = producer[_value_key(src)]
             continue
         if oname in VIEW_OPS or oname in EXPORT_OPS:
             src = operands[0] if operands else None
@@ -377,6 +405,12 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
             if size is None:
                 producer[_value_key(r)] = v
                 continue
+            if _value_key(r) in emplaced_into:
+                b = emplaced_into[_value_key(r)]
+                buffer_of[_value_key(r)] = b
+                buffer_users[b].add(v)
+                producer[_value_key(r)] = v
+                continue
             target: ir.Value | None = None
             if oname == "flow.tensor.update":
                 target = op.operands[0]  # ODS order: target, target_dims, ..., update
@@ -401,6 +435,23 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
             outputs.add(buffer_of[k])
 
     n = len(node_ops)
+    # The writers of an emplaced concat run in update-chain order (each one
+    # writes into the previous one's result); the first one allocates it.
+    node_of = {_op_key(op): i for i, op in enumerate(node_ops)}
+    for root, links in chains:
+        if _value_key(root) not in buffer_of:
+            continue
+        writers = [
+            node_of[_op_key(_defining_op(src) if src is not None else upd)]
+            for upd, src in links
+        ]
+        b = buffer_of[_value_key(root)]
+        buffer_alloc[b] = writers[0]
+        for w in writers:
+            buffer_users[b].add(w)
+        for prev, nxt in zip(writers, writers[1:], strict=False):
+            if prev != nxt:
+                node_preds[nxt].add(prev)
     # A lazily allocated buffer must be allocated by its first user: every
     # other user waits for that one.
     for b in range(len(buffer_size)):
@@ -467,6 +518,96 @@ def _single_use(v: ir.Value) -> bool:
     more users IREE copies the value first (copy-on-write)."""
     owners = {hash(use.owner) for use in v.uses}
     return len(owners) <= 1
+
+
+def _op_key(op: ir.Operation) -> int:
+    return hash(op)
+
+
+def _defining_op(v: ir.Value) -> ir.Operation:
+    owner = v.owner
+    return owner.operation if hasattr(owner, "operation") else owner
+
+
+def _update_source(op: ir.Operation) -> ir.Value | None:
+    """The value a ``flow.tensor.update`` writes (ODS: target, target dims,
+    start indices, update, update dims): its one tensor operand after the
+    target."""
+    tensors = [x for x in list(op.operands)[1:] if isinstance(x.type, ir.RankedTensorType)]
+    return tensors[0] if len(tensors) == 1 else None
+
+
+def _emplaceable_source(v: ir.Value) -> ir.Value | None:
+    """The dispatch result IREE writes in place into an update's target
+    when ``v`` (the update's source) reaches it only through single-use
+    views: that result's one use, once views fold away, is the update. Only
+    untied results from the first one on qualify, as in IREE's pass."""
+    while True:
+        if not _single_use(v) or len(list(v.uses)) != 1:
+            return None
+        if isinstance(v.owner, ir.Block):
+            return None  # a function argument
+        op = _defining_op(v)
+        if op.name in VIEW_OPS:
+            v = op.operands[0]
+            continue
+        if op.name != "flow.dispatch":
+            return None
+        tied = _tied_operands(op) or []
+        results = list(op.results)
+        for i, r in enumerate(results):
+            if i < len(tied) and tied[i] >= 0:
+                return None
+            if r == v:
+                return v
+            # An earlier result that is not emplaced stops IREE's walk.
+            if len(list(r.uses)) != 1 or _emplaceable_source_use(r) is None:
+                return None
+        return None
+
+
+def _emplaceable_source_use(r: ir.Value) -> ir.Operation | None:
+    """The update that ``r`` flows into through single-use views, if any."""
+    while True:
+        uses = list(r.uses)
+        if len(uses) != 1:
+            return None
+        user = uses[0].owner
+        user_op = user.operation if hasattr(user, "operation") else user
+        if user_op.name in VIEW_OPS:
+            r = user_op.results[0]
+            continue
+        if user_op.name == "flow.tensor.update" and _update_source(user_op) == r:
+            return user_op
+        return None
+
+
+def _emplaced_chains(body_ops: list[ir.Operation]) -> list[tuple[ir.Value, list[tuple[ir.Operation, ir.Value | None]]]]:
+    """Concats built by a chain of ``flow.tensor.update`` ops into a fresh
+    (empty or splat) buffer, each link used once: (the fresh value, the
+    links in chain order as (update, the dispatch result written in place or
+    None when the update copies)). Only chains with at least one emplaced
+    link are returned: the others keep the plain in-place update model."""
+    by_target: dict[int, ir.Operation] = {}
+    roots: list[ir.Value] = []
+    for op in body_ops:
+        if op.name == "flow.tensor.update" and _update_source(op) is not None:
+            by_target[hash(op.operands[0])] = op
+        if op.name in LAZY_BUFFER_OPS:
+            roots.extend(op.results)
+    chains = []
+    for root in roots:
+        links: list[tuple[ir.Operation, ir.Value | None]] = []
+        cur = root
+        while _single_use(cur) and len(list(cur.uses)) == 1 and hash(cur) in by_target:
+            upd = by_target[hash(cur)]
+            src = _update_source(upd)
+            assert src is not None
+            links.append((upd, _emplaceable_source(src)))
+            cur = upd.results[0]
+        if any(src is not None for _, src in links):
+            chains.append((root, links))
+    return chains
 
 
 def _is_pure(name: str) -> bool:
