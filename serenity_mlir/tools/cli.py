@@ -168,10 +168,11 @@ COMMANDS = {
     "targets": (_add_targets, _run_targets),
     "bench": _passthrough("bench", "compile and measure models under every baseline; write the results table"),
     "bench-scheduler": _passthrough("bench_scheduler", "benchmark the scheduler on random and sample graphs"),
+    "bench-targets": _passthrough("bench_targets", "build models for every target: code size, arena, emulated runs"),
 }
 
 
-PASSTHROUGH = ("bench", "bench-scheduler")
+PASSTHROUGH = ("bench", "bench-scheduler", "bench-targets")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,3 +26,18 @@ def test_bench_on_bundled_sample(branches_onnx: Path, tmp_path: Path) -> None:
     assert (out / "results.md").read_text().startswith("| model |")
     assert (out / "peaks.png").stat().st_size > 1000
     assert (out / "live_branches.png").stat().st_size > 1000
+
+
+def test_bench_targets_reports_arena_reduction(branches_onnx: Path, tmp_path: Path) -> None:
+    out = tmp_path / "targets"
+    r = run_tool("serenity-mlir", "bench-targets", str(branches_onnx), "--targets", "cortex-m7,host", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = {row["target"]: row for row in json.loads((out / "targets.json").read_text())["rows"]}
+    m7, host = rows["cortex-m7"], rows["host"]
+    # The schedule shrinks the arena IREE computes for the microcontroller build.
+    assert m7["program_order_arena_bytes"] > m7["arena_bytes"] > 0
+    assert m7["arena_reduction"] == round(m7["program_order_arena_bytes"] / m7["arena_bytes"], 3)
+    assert m7["code_size_bytes"] > 0 and m7["measured_peak_bytes"] is None
+    # The host build runs; its arena plus the inputs is what the runtime measures.
+    assert host["measured_peak_bytes"] == host["arena_bytes"] + 32768
+    assert "| branches | cortex-m7 | static-library |" in r.stdout
