@@ -197,17 +197,81 @@ def measure(
     return result
 
 
+def _latency_in_process(
+    vmfbs: list[Path], function: str, inputs: list[str], seed: int, repeat: int
+) -> dict[str, Any]:
+    """Median call latency of several modules, interleaved in one process:
+    every round calls each module once (rotating which goes first), so
+    machine noise hits them alike and the ratios are fair."""
+    import iree.runtime as rt
+
+    device = rt.get_device("local-sync", cache=False)
+    config = rt.Config(device=device)
+    specs = [TensorSpec.parse(t) for t in inputs]
+    args = [rt.asdevicearray(device, a) for a in random_inputs(specs, seed)]
+    fns = []
+    for p in vmfbs:
+        vm_module = rt.VmModule.copy_buffer(config.vm_instance, p.read_bytes())
+        context = rt.SystemContext(vm_modules=[vm_module], config=config)
+        fns.append(context.modules.module[function])
+
+    def call(fn: Any) -> float:
+        t0 = time.perf_counter()
+        r = fn(*args)
+        for x in r if isinstance(r, (list, tuple)) else [r]:
+            x.to_host()
+        return time.perf_counter() - t0
+
+    for fn in fns:
+        call(fn)  # warm-up
+    times: list[list[float]] = [[] for _ in fns]
+    for k in range(repeat):
+        for j in range(len(fns)):
+            i = (j + k) % len(fns)
+            times[i].append(call(fns[i]))
+    return {
+        "latency_seconds_median": [sorted(t)[len(t) // 2] if t else None for t in times],
+        "latency_runs": repeat,
+    }
+
+
+def compare_latency(
+    vmfbs: list[Path], function: str, inputs: list[str], seed: int = 0, repeat: int = 20, timeout: float = 600
+) -> list[float | None]:
+    """Median latencies of ``vmfbs`` measured side by side in one fresh process."""
+    cmd = [sys.executable, "-m", "serenity_mlir.runtime", *map(str, vmfbs), "--latency", "--function", function]
+    cmd += ["--seed", str(seed), "--repeat", str(repeat)]
+    for t in inputs:
+        cmd += ["--input", t]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise CompilerToolError(f"timing {len(vmfbs)} modules (timed out after {timeout} s)", cmd, "") from None
+    if proc.returncode != 0:
+        raise CompilerToolError("timing modules in the IREE runtime", cmd, proc.stderr)
+    medians: list[float | None] = json.loads(proc.stdout)["latency_seconds_median"]
+    return medians
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m serenity_mlir.runtime")
-    ap.add_argument("vmfb", type=Path)
+    ap.add_argument("vmfb", type=Path, nargs="+")
     ap.add_argument("--function")
     ap.add_argument("--input", action="append")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=0)
     ap.add_argument("--save-outputs", type=Path)
+    ap.add_argument("--latency", action="store_true", help="time several modules side by side")
     a = ap.parse_args(argv)
     try:
-        out = _measure_in_process(a.vmfb, a.function, a.input, a.seed, a.repeat, a.save_outputs)
+        if a.latency:
+            if not a.function or not a.input:
+                raise InputError("--latency needs --function and --input")
+            out = _latency_in_process(a.vmfb, a.function, a.input, a.seed, a.repeat)
+        elif len(a.vmfb) != 1:
+            raise InputError("give one module (or --latency to time several)")
+        else:
+            out = _measure_in_process(a.vmfb[0], a.function, a.input, a.seed, a.repeat, a.save_outputs)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
