@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir import mlir_io
+from serenity_mlir import joint, mlir_io
 from serenity_mlir.allocator import predict_slab
 from serenity_mlir.compile import compile_flow, compile_input
 from serenity_mlir.errors import InputError, SerenityError
@@ -77,7 +77,13 @@ class ProgressBar:
 
 
 def bench_model(
-    model: Path, target_name: str, workdir: Path, bar: ProgressBar, time_limit: float, repeat: int
+    model: Path,
+    target_name: str,
+    workdir: Path,
+    bar: ProgressBar,
+    time_limit: float,
+    repeat: int,
+    joint_time_limit: float = 0.0,
 ) -> dict[str, Any]:
     target = get_target(target_name)
     imported = import_model(model, quiet=True)
@@ -117,6 +123,17 @@ def bench_model(
             "schedule_seconds": round(outcome.result.seconds, 4),
             "optimal": outcome.result.optimal,
         }
+        if key == "d" and joint_time_limit > 0 and joint.available():
+            # How far order-then-pack is from the best order+placement (reported, not applied).
+            j = joint.joint_optimum(body.graph, body.buffers, outcome.result.order, time_limit=joint_time_limit)
+            row["joint"] = {
+                "slab_bytes": j.slab_bytes,
+                "bound_bytes": j.bound_bytes,
+                "optimal": j.optimal,
+                "seconds": round(j.seconds, 2),
+                "order_then_pack_slab_bytes": j.hint_slab_bytes,
+                "gain": round(j.hint_slab_bytes / j.slab_bytes, 3) if j.slab_bytes else None,
+            }
         bar.step(f"{model.stem}: scheduled+compiled ({key})")
     # Our modules record their input shapes; IREE's own builds do not, so
     # measure ours first and give the same inputs to the baselines.
@@ -132,6 +149,9 @@ def bench_model(
         cfg["measured_peak_bytes"] = m["device_bytes_peak"]
         cfg["constant_bytes"] = m["constant_bytes"]
         cfg["transient_bytes"] = m["transient_bytes"]
+        if cfg.get("predicted_live_transient_bytes"):
+            # IREE's slab over the schedule's live bytes in it: fragmentation.
+            cfg["transient_over_predicted"] = round(m["transient_bytes"] / cfg["predicted_live_transient_bytes"], 4)
         bar.step(f"{model.stem}: measured ({key})")
     # Latency: every configuration timed side by side in one process.
     keys = list(vmfbs)
@@ -179,6 +199,30 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {d['reduction_vs_c']:.2f}x | {vs_kahn:.2f}x "
             f"| {_fmt_bytes(r['lower_bound_bytes'])} | {d['measured_over_bound']:.2f} | {d['schedule_seconds']:.3f} "
             f"| {d['compile_seconds']:.1f} | {d.get('latency_ratio_vs_a', float('nan')):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def fragmentation_table(rows: list[dict[str, Any]]) -> str:
+    """(d)'s slab: the schedule's live bytes, IREE's packing of them
+    (predicted and measured), and the joint order+offset optimum."""
+    lines = [
+        "| model | live bytes in slab (d) | slab predicted | slab measured | measured / live "
+        "| joint slab (CP-SAT) | proven | order-then-pack / joint |",
+        "|" + "---|" * 8,
+    ]
+    for r in rows:
+        d = r["configs"]["d"]
+        j = r.get("joint")
+        joint_cols = (
+            f"| {_fmt_bytes(j['slab_bytes'])} | {'yes' if j['optimal'] else 'no'} | {j['gain']:.2f}x |"
+            if j
+            else "| n/a | n/a | n/a |"
+        )
+        lines.append(
+            f"| {r['model']} | {_fmt_bytes(d['predicted_live_transient_bytes'])} "
+            f"| {_fmt_bytes(d['predicted_transient_bytes'])} | {_fmt_bytes(d['transient_bytes'])} "
+            f"| {d.get('transient_over_predicted', float('nan')):.3f} {joint_cols}"
         )
     return "\n".join(lines)
 
@@ -277,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paper-size", action="store_true", help="generate the sample networks at paper-like sizes")
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--repeat", type=int, default=20, help="timed calls per configuration for latency")
+    ap.add_argument(
+        "--joint-time-limit", type=float, default=10.0,
+        help="seconds for the exact joint order+offset optimum of (d) (needs the 'exact' extra; 0: skip)",
+    )  # fmt: skip
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     names = a.models or sorted(IRREGULAR) + sorted(REGULAR)
@@ -289,13 +337,13 @@ def main(argv: list[str] | None = None) -> int:
         for model in models:
             wd = work_root / model.stem
             wd.mkdir(exist_ok=True)
-            rows.append(bench_model(model, a.target, wd, bar, a.time_limit, a.repeat))
+            rows.append(bench_model(model, a.target, wd, bar, a.time_limit, a.repeat, a.joint_time_limit))
         bar.close()
     except SerenityError as e:
         print(f"error: {e}\n(intermediate files kept in {work_root})", file=sys.stderr)
         return e.exit_code
     shutil.rmtree(work_root, ignore_errors=True)
-    table = markdown_table(rows)
+    table = markdown_table(rows) + "\n\nFragmentation of (d)'s slab:\n\n" + fragmentation_table(rows)
     # Sample names say which networks are regular; any other model counts as irregular.
     summ = summary(rows, {r["model"] for r in rows if r["model"] not in REGULAR})
     result = {"target": a.target, "rows": rows, "summary": summ, "configs": CONFIGS}

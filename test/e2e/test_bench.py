@@ -24,6 +24,15 @@ def test_bench_on_bundled_sample(branches_onnx: Path, tmp_path: Path) -> None:
     assert c["d"]["measured_peak_bytes"] <= min(c[k]["measured_peak_bytes"] for k in ("a", "b", "c", "c'"))
     assert c["d"]["reduction_vs_a"] >= 2.0
     assert (out / "results.md").read_text().startswith("| model |")
+    # The slab: measured as predicted, never below the live bytes in it, and
+    # the exact joint order+offset optimum is no larger than order-then-pack.
+    d = c["d"]
+    assert d["transient_bytes"] == d["predicted_transient_bytes"]
+    assert d["transient_over_predicted"] >= 1.0
+    assert "Fragmentation of (d)'s slab" in r.stdout
+    if "joint" in row:
+        j = row["joint"]
+        assert j["slab_bytes"] <= j["order_then_pack_slab_bytes"] == d["predicted_transient_bytes"]
     assert (out / "peaks.png").stat().st_size > 1000
     assert (out / "live_branches.png").stat().st_size > 1000
 
