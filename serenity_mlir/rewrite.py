@@ -165,7 +165,25 @@ def find_sites(func: ir.Operation) -> list[Site]:
                 o = _op(op)
                 if o.name == "tensor.concat":
                     sites.append(_analyse(len(sites), o))
+    _exclude_overlaps(sites)
     return sites
+
+
+def _exclude_overlaps(sites: list[Site]) -> None:
+    """An op between two concats and their convolutions (an add of values
+    derived from both) would be split by the first rewrite and erased under
+    the second: only the first such site stays rewritable."""
+    claimed: list[tuple[ir.Operation, int]] = []
+    for s in sites:
+        if not s.applicable:
+            continue
+        ops = [*s.chain, *s.terminals]
+        other = next((i for op in ops for c, i in claimed if c == op), None)
+        if other is not None:
+            s.applicable, s.kind, s.chain, s.terminals = False, "none", [], []
+            s.reason = f"shares ops with site {other} (rewrite that one)"
+            continue
+        claimed.extend((op, s.index) for op in ops)
 
 
 def _analyse(index: int, concat: ir.Operation) -> Site:
