@@ -155,16 +155,17 @@ def _defining_op(v: ir.Value) -> ir.Operation | None:
     return _op(owner)
 
 
-def find_sites(func: ir.Operation) -> list[Site]:
+def find_sites(func: ir.Operation, first_index: int = 0) -> list[Site]:
     """Every ``tensor.concat`` in the function's blocks, with the verdict of
-    the matcher (and why a site cannot be rewritten)."""
+    the matcher (and why a site cannot be rewritten); numbered from
+    ``first_index`` (sites are numbered across a module)."""
     sites: list[Site] = []
     for region in func.regions:
         for block in region.blocks:
             for op in block.operations:
                 o = _op(op)
                 if o.name == "tensor.concat":
-                    sites.append(_analyse(len(sites), o))
+                    sites.append(_analyse(first_index + len(sites), o))
     _exclude_overlaps(sites)
     return sites
 

@@ -93,9 +93,7 @@ def _sites_of(funcs: list[tuple[str, ir.Operation]]) -> list[Site]:
     """Sites of all ``funcs``, numbered across the module in order."""
     sites: list[Site] = []
     for _, func in funcs:
-        for s in find_sites(func):
-            s.index = len(sites)
-            sites.append(s)
+        sites.extend(find_sites(func, first_index=len(sites)))
     return sites
 
 
