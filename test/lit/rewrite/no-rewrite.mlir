@@ -76,7 +76,7 @@ func.func @spatial_concat(%a: tensor<1x4x4x8xf32>, %b: tensor<1x4x4x8xf32>) -> t
 
 // Two concats meet in one element-wise op before the convolution: the first is
 // rewritten (the second concat is sliced for it), the second is left alone.
-// SITES-SAME: "index": 4, {{.*}} "applicable": true, {{.*}} "index": 5, {{.*}} "applicable": false, {{.*}} "reason": "shares ops with site 4 (rewrite that one)"
+// SITES-SAME: "index": 4, {{.*}} "applicable": true, {{.*}}"index": 5, {{.*}} "applicable": false, {{.*}} "reason": "shares ops with site 4 (rewrite that one)"
 // CHECK-LABEL: func.func @overlap
 // CHECK-COUNT-1: tensor.concat
 // CHECK-COUNT-2: linalg.conv_2d_nchw_fchw
