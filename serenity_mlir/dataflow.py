@@ -43,6 +43,7 @@ VIEW_OPS = frozenset(
         "flow.tensor.bitcast",
         "flow.tensor.tie_shape",
         "hal.tensor.barrier",
+        "util.optimization_barrier",
         "hal.tensor.alias",
         "tensor.collapse_shape",
         "tensor.expand_shape",

@@ -2,7 +2,9 @@
 
 A thin shim over the passes, in the style of ``xdsl-opt``:
 ``serenity-opt in.mlir --serenity-schedule [--scheduler program] -o out.mlir``
-or ``-p serenity-schedule``. Between ``iree-compile --compile-to=flow`` and
+or ``-p serenity-schedule``; ``--serenity-rewrite`` (``-p serenity-rewrite``)
+runs the identity graph rewriting on a linalg-level module (after
+``iree-compile --compile-to=input``). Between ``iree-compile --compile-to=flow`` and
 ``--compile-from=flow`` the output carries the serial partitioning attribute,
 so no extra flag is needed to keep the order.
 """
@@ -17,7 +19,7 @@ from serenity_mlir import mlir_io
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.schedule import SCHEDULERS
 
-PASSES = ("serenity-schedule", "serenity-print-graph")
+PASSES = ("serenity-rewrite", "serenity-schedule", "serenity-print-graph")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", default="-")
     ap.add_argument("-p", "--passes", default="", help="comma-separated passes: " + ", ".join(PASSES))
     ap.add_argument("--serenity-schedule", action="store_true", help="reorder the entry body by the schedule")
+    ap.add_argument(
+        "--serenity-rewrite",
+        action="store_true",
+        help="channel-/kernel-wise partitioning of concat -> convolution (linalg level)",
+    )
+    ap.add_argument(
+        "--rewrite-sites",
+        help="comma-separated concat site indices to rewrite (default: every applicable one)",
+    )
+    ap.add_argument("--serenity-print-sites", action="store_true", help="print the rewrite sites as JSON to stderr")
     ap.add_argument("--serenity-print-graph", action="store_true", help="print the dataflow graph as JSON to stderr")
     ap.add_argument("--scheduler", default="serenity", choices=SCHEDULERS)
     ap.add_argument("--function")
@@ -37,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mlir-print-debuginfo", action="store_true")
     a = ap.parse_args(argv)
     passes = [p for p in a.passes.split(",") if p]
+    if a.serenity_rewrite:
+        passes.append("serenity-rewrite")
     if a.serenity_schedule:
         passes.append("serenity-schedule")
     if a.serenity_print_graph:
@@ -72,6 +86,20 @@ def _run_pass(name: str, module: object, a: argparse.Namespace) -> None:
         _, func = find_body_function(module, a.function)  # type: ignore[arg-type]
         body = build_body_graph(func, a.memory_model)
         print(json.dumps(to_json(body.graph)), file=sys.stderr)
+    elif name == "serenity-rewrite":
+        from serenity_mlir.transforms.rewrite_pass import SerenityRewrite
+
+        sites = None
+        if a.rewrite_sites is not None:
+            try:
+                sites = tuple(int(x) for x in a.rewrite_sites.split(",") if x.strip())
+            except ValueError:
+                raise InputError(
+                    f"--rewrite-sites: expected comma-separated integers, got '{a.rewrite_sites}'"
+                ) from None
+        outcome = SerenityRewrite(function=a.function, sites=sites).apply(module)  # type: ignore[arg-type]
+        if a.serenity_print_sites:
+            print(json.dumps({"sites": outcome.sites, "applied": list(outcome.applied)}), file=sys.stderr)
     elif name == "serenity-schedule":
         SerenitySchedule(
             scheduler=a.scheduler,

@@ -54,7 +54,7 @@ class SerenitySchedule:
             module.verify()
         except ir.MLIRError as e:
             raise ScheduleError(f"the reordered module does not verify: {e}") from None
-        return ScheduleOutcome(function=fname, body=body, result=result, program_peak=program_peak)
+        return ScheduleOutcome(function=fname, body=body, result=result, program_peak=program_peak, module=module)
 
 
 @dataclass
@@ -66,6 +66,11 @@ class ScheduleOutcome:
     body: BodyGraph
     result: ScheduleResult
     program_peak: int
+    # The scheduled module. ``body`` holds handles to its ops, and the
+    # bindings do not keep a module alive for handles to its nested ops: a
+    # caller that dropped the module and then read an op's location read
+    # freed memory (seen as a segfault once several modules were in flight).
+    module: Any = None
 
 
 def choose_by_slab(body: BodyGraph, result: ScheduleResult, search_seconds: float = 2.0) -> ScheduleResult:
