@@ -358,7 +358,7 @@ def threshold_search(prob: Problem, t: int, budget: Budget, cap: int, dives: boo
             # sides have stored so far.
             for diver in divers:
                 limit = max(64, len(nxt))
-                found = diver.resume(bw if diver.forward else fw, limit)
+                found = diver.resume(bw if diver.forward else fw, limit, budget)
                 budget.states += limit
                 if found is not None:
                     return SearchOutcome(True, found, _INF, stored)
@@ -381,7 +381,7 @@ class _Diver:
         ]
         self.path: list[int] = []
 
-    def resume(self, other: _Side, limit: int) -> list[int] | None:
+    def resume(self, other: _Side, limit: int, budget: Budget) -> list[int] | None:
         """Returns a complete order that fits ``t``, or None (out of sets)."""
         prob, forward, stack, path = self.prob, self.forward, self.stack, self.path
         n = prob.n
@@ -413,6 +413,8 @@ class _Diver:
             visited += 1
             if visited >= limit:
                 break
+            if not visited & 4095 and budget.expired():
+                raise OutOfBudget("time")
         return None
 
 

@@ -329,24 +329,26 @@ def solve(
 def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
     """Closes the gap of one segment down to ``glob_lo`` (no need to go
     lower: another segment already forces that peak). Returns the new
-    global lower bound."""
+    global lower bound.
+
+    ``tau`` starts at the lower bound (the tightest budget prunes most, and
+    the bound is often the optimum), then bisects ``[lo, hi)``. A search that
+    stores more than its cap means the budget admits too many partial
+    schedules: the next budget moves halfway toward ``lo`` and the cap
+    doubles (up to the memory ceiling ``MAX_STORED``)."""
     cap = FIRST_CAP
-    first = True
+    tau = max(seg.lo, glob_lo)
     while seg.hi > max(seg.lo, glob_lo):
         lo = max(seg.lo, glob_lo)
-        tau = lo if first else lo + (seg.hi - 1 - lo) // 2
+        tau = min(max(tau, lo), seg.hi - 1)
         seg.tau = tau
         try:
             res = threshold_search(seg.prob, tau, budget, cap)
         except RunCap:
-            # Too loose a budget (or too small a cap): tighten toward lo
-            # first, then allow more sets.
-            if tau > lo:
-                first = True
-            elif cap >= MAX_STORED:
+            if cap >= MAX_STORED:
                 raise OutOfBudget("memory") from None
-            else:
-                cap *= 2
+            cap *= 2
+            tau = lo + (tau - lo) // 2
             continue
         if res.found:
             pk, _ = order_steps(seg.prob, res.order)
@@ -355,5 +357,6 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
         else:
             seg.lo = max(seg.lo, tau + 1, res.min_pruned)
             glob_lo = max(glob_lo, seg.lo)
-            first = False
+        lo = max(seg.lo, glob_lo)
+        tau = lo + (seg.hi - 1 - lo) // 2
     return glob_lo
