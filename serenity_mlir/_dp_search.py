@@ -120,6 +120,10 @@ class Problem:
     live0: int  # live bytes before anything runs
     live_full: int  # live bytes after everything ran
     twin_edges: int  # symmetry-breaking edges added
+    keep_alloc: tuple[int, ...] = ()  # kept bytes each node allocates
+    keep0: int = 0  # kept bytes alive from the start
+    work: tuple[int, ...] = ()  # size[v] + every freeable buffer v reads
+    work_order: tuple[int, ...] = ()  # nodes by decreasing work
 
 
 def make_problem(g: Graph, break_symmetry: bool = True) -> Problem:
@@ -199,7 +203,20 @@ def build_problem(n: int, preds_in: list[set[int]], bufs: list[Buf], break_symme
             succ_l[p].append(v)
     succ = [_bits(s) for s in succ_l]
     can_free = tuple(selffree[v] + sum(s for _, s in rd_l[v]) >= size[v] for v in range(n))
+    keep_alloc = [0] * n
+    keep0 = 0
+    for b in bufs:
+        if b.keep:
+            if b.alloc is None:
+                keep0 += b.size
+            else:
+                keep_alloc[b.alloc] += b.size
+    work = tuple(size[v] + sum(s for _, s in rd_l[v]) for v in range(n))
     return Problem(
+        keep_alloc=tuple(keep_alloc),
+        keep0=keep0,
+        work=work,
+        work_order=tuple(sorted(range(n), key=lambda v: -work[v])),
         n=n,
         full=(1 << n) - 1,
         size=tuple(size),
@@ -293,7 +310,7 @@ class _Side:
             for v in range(prob.n):
                 if not prob.pred[v]:
                     ready |= 1 << v
-            self.front: dict[int, tuple[int, int]] = {start: (prob.live0, ready)}
+            self.front: dict[int, tuple[int, int, int]] = {start: (prob.live0, ready, prob.keep0)}
         else:
             self.k = prob.n
             start = prob.full
@@ -301,7 +318,7 @@ class _Side:
             for v in range(prob.n):
                 if not prob.succ[v]:
                     last |= 1 << v
-            self.front = {start: (prob.live_full, last)}
+            self.front = {start: (prob.live_full, last, 0)}
         # levels[k]: set -> node that links it to level k-1 (forward: the node
         # run last) or to level k+1 (backward: the node run next).
         self.levels: dict[int, dict[int, int]] = {self.k: {start: -1}}
@@ -373,7 +390,7 @@ class _Diver:
     def __init__(self, prob: Problem, t: int, forward: bool) -> None:
         self.prob, self.t, self.forward = prob, t, forward
         start = _Side(forward, prob)
-        (d0, (live0, mask0)), = start.front.items()
+        (d0, (live0, mask0, _)), = start.front.items()
         self.seen: set[int] = {d0}
         self.k0 = start.k
         self.stack: list[tuple[int, int, list[tuple[int, int, int, int]]]] = [
@@ -479,15 +496,22 @@ def _children(
 
 def _expand_forward(
     prob: Problem, side: _Side, t: int, budget: Budget, room: int
-) -> tuple[dict[int, tuple[int, int]], dict[int, int]]:
+) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
+    """One forward level. Besides the budget on each step, a set ``D`` is
+    dropped when some node not yet run cannot fit later: kept buffers
+    (outputs) allocated in ``D`` stay alive to the end, so that node's step
+    is at least ``kept(D) + work[v]`` (what it allocates plus the freeable
+    buffers it reads, which are alive while it runs and are not kept)."""
     size, rd, selffree, pred, succ_list, can_free = (
         prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list, prob.can_free,
     )
-    nxt: dict[int, tuple[int, int]] = {}
+    keep_alloc, work, work_order = prob.keep_alloc, prob.work, prob.work_order
+    wmax = work[work_order[0]] if prob.n else 0
+    nxt: dict[int, tuple[int, int, int]] = {}
     par: dict[int, int] = {}
     mn = side.min_pruned
     count = 0
-    for d, (live, ready) in side.front.items():
+    for d, (live, ready, kept) in side.front.items():
         count += 1
         if not count & 4095:
             if budget.expired():
@@ -519,30 +543,37 @@ def _expand_forward(
                     break
             cands.append(v)
         if forced >= 0:
-            v = forced
-            d2 = d | (1 << v)
-            if d2 not in nxt:
-                r2 = ready & ~(1 << v)
-                for s in succ_list[v]:
-                    if not pred[s] & ~d2:
-                        r2 |= 1 << s
-                nxt[d2] = (live + size[v] - ffree, r2)
-                par[d2] = v
-            continue
+            cands = [forced]
         for v in cands:
             low = 1 << v
             d2 = d | low
             if d2 in nxt:
                 continue
-            f = selffree[v]
-            for um, sz in rd[v]:
-                if not um & ~d2:
-                    f += sz
+            k2 = kept + keep_alloc[v]
+            if k2 + wmax > t:
+                # The heaviest node not run yet bounds every completion.
+                for u in work_order:
+                    if not (d2 >> u) & 1:
+                        h = k2 + work[u]
+                        break
+                else:
+                    h = k2
+                if h > t:
+                    if h < mn:
+                        mn = h
+                    continue
+            if v == forced:
+                f = ffree
+            else:
+                f = selffree[v]
+                for um, sz in rd[v]:
+                    if not um & ~d2:
+                        f += sz
             r2 = ready & ~low
-            for s in succ_list[v]:
-                if not pred[s] & ~d2:
-                    r2 |= 1 << s
-            nxt[d2] = (live + size[v] - f, r2)
+            for s2 in succ_list[v]:
+                if not pred[s2] & ~d2:
+                    r2 |= 1 << s2
+            nxt[d2] = (live + size[v] - f, r2, k2)
             par[d2] = v
     side.min_pruned = mn
     return nxt, par
@@ -550,13 +581,13 @@ def _expand_forward(
 
 def _expand_backward(
     prob: Problem, side: _Side, t: int, budget: Budget, room: int
-) -> tuple[dict[int, tuple[int, int]], dict[int, int]]:
+) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
     size, rd, selffree, succ, pred_list = prob.size, prob.rd, prob.selffree, prob.succ, prob.pred_list
-    nxt: dict[int, tuple[int, int]] = {}
+    nxt: dict[int, tuple[int, int, int]] = {}
     par: dict[int, int] = {}
     mn = side.min_pruned
     count = 0
-    for d2, (live2, last) in side.front.items():
+    for d2, (live2, last, _) in side.front.items():
         count += 1
         if not count & 4095:
             if budget.expired():
@@ -594,7 +625,7 @@ def _expand_backward(
             for p in pred_list[u]:
                 if not succ[p] & d:
                     l2 |= 1 << p
-            nxt[d] = (st - size[u], l2)
+            nxt[d] = (st - size[u], l2, 0)
             par[d] = u
     side.min_pruned = mn
     return nxt, par
