@@ -343,8 +343,13 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
         tau = min(max(tau, lo), seg.hi - 1)
         seg.tau = tau
         try:
-            res = threshold_search(seg.prob, tau, budget, cap)
+            # At tau == lo the budget is the tightest the search can get:
+            # restarting it with a larger cap would only redo its work, so it
+            # runs up to the memory ceiling at once.
+            res = threshold_search(seg.prob, tau, budget, MAX_STORED if tau == lo else cap)
         except RunCap:
+            if tau == lo:
+                raise OutOfBudget("memory") from None
             if cap >= MAX_STORED:
                 raise OutOfBudget("memory") from None
             cap *= 2

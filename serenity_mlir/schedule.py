@@ -160,7 +160,10 @@ def dp_schedule(
     t0 = time.perf_counter()
     prob = make_problem(g, break_symmetry=False)
     size, rd, selffree, pred = prob.size, prob.rd, prob.selffree, prob.pred
-    deadline = None if time_limit is None else t0 + time_limit
+    # The search stops at 85% of the limit: completing the best partial
+    # schedules into valid orders takes the rest (O(n^2) each).
+    deadline = None if time_limit is None else t0 + 0.85 * time_limit
+    hard_deadline = None if time_limit is None else t0 + time_limit
     # level: signature (set of scheduled nodes) -> (peak so far, live bytes)
     level: dict[int, tuple[int, int]] = {0: (prob.live0, prob.live0)}
     # parents[k][mask] = the node scheduled last on the best path to mask.
@@ -233,9 +236,11 @@ def dp_schedule(
         )
     # Anytime answer: complete the best partial schedules greedily, compare
     # with the cheap orders, keep the best valid one.
-    candidates: list[list[int]] = [program_order(g), _greedy_from(prob, [])]
+    candidates: list[list[int]] = [program_order(g)]
     partial = nxt if nxt else level
     for done, _ in sorted(partial.items(), key=lambda kv: kv[1][0])[:8]:
+        if hard_deadline is not None and time.perf_counter() > hard_deadline:
+            break
         candidates.append(_greedy_from(prob, _backtrack(parents, done)))
     best = min(candidates, key=lambda o: peak(g, o))
     check_order(g, best)
