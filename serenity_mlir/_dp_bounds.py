@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from serenity_mlir.graph import Graph
+from serenity_mlir._dp_search import Buf
 
 
 class _Net:
@@ -91,51 +91,52 @@ class _Net:
 
 
 def closure_lower_bound(
-    g: Graph,
-    preds: list[int] | None = None,
+    n: int,
+    preds: list[set[int]],
+    bufs: list[Buf],
     deadline: float | None = None,
     start: int = 0,
 ) -> int:
-    """The isolated-moment bound (see the module docstring); ``preds`` may
-    carry extra order constraints as bitsets (they only raise the bound of a
-    problem whose optimum they keep). Stops early, still valid, past
+    """The isolated-moment bound (see the module docstring) of ``n`` nodes
+    with order constraints ``preds`` and buffers ``bufs`` (the model of
+    :mod:`serenity_mlir._dp_search`). Stops early, still valid, past
     ``deadline`` (a ``time.perf_counter`` value). ``start`` is an already
     known bound: nodes that cannot beat it are skipped."""
-    n = g.num_nodes
     if n == 0:
-        return 0
-    pred_sets: list[list[int]] = (
-        [sorted(p) for p in g.preds] if preds is None else [_bits_list(m) for m in preds]
-    )
-    out = g.outputs
-    ni = len(g.inputs)
-    s, t = 2 * n + ni, 2 * n + ni + 1
-    net = _Net(2 * n + ni + 2)
-    big = sum(g.sizes) + sum(b.size for b in g.inputs) + 1
-    ysum = 0
-    const = sum(b.size for b in g.inputs)
+        return start
+    pred_sets = [sorted(p) for p in preds]
+    nb = len(bufs)
+    s, t = n + nb, n + nb + 1
+    net = _Net(n + nb + 2)
+    big = sum(b.size for b in bufs) + 1
+    ysum = 0  # sum of the (negative) weights of the "dead" variables
+    const = 0  # bytes of buffers alive from the start
+    step = [0] * n
     for v in range(n):
         for a in pred_sets[v]:
             net.add(v, a, big)
-    for p in range(n):
-        w = g.sizes[p]
-        if w == 0:
+    for j, b in enumerate(bufs):
+        if b.alloc is not None:
+            step[b.alloc] += b.size
+        if b.size == 0:
             continue
-        if p in out:
-            net.add(p, t, w)
-        elif g.users[p]:
-            net.add(p, t, w)
-            net.add(s, n + p, w)
-            ysum += w
-            for u in g.users[p]:
-                net.add(n + p, u, big)
-            net.add(n + p, p, big)
-    for i, b in enumerate(g.inputs):
-        if b.users and b.size:
-            net.add(s, 2 * n + i, b.size)
-            ysum += b.size
-            for u in b.users:
-                net.add(2 * n + i, u, big)
+        if b.alloc is None:
+            const += b.size
+        if b.keep:
+            if b.alloc is not None:
+                net.add(b.alloc, t, b.size)
+            continue
+        if not b.users:
+            if b.alloc is None:
+                const -= b.size
+            continue
+        if b.alloc is not None:
+            net.add(b.alloc, t, b.size)
+            net.add(n + j, b.alloc, big)
+        net.add(s, n + j, b.size)
+        ysum += b.size
+        for u in b.users:
+            net.add(n + j, u, big)
     # Switchable edges: s -> x_p (force done) and x_p -> t (force not done).
     force_done = [net.add(s, p, 0) for p in range(n)]
     force_todo = [net.add(p, t, 0) for p in range(n)]
@@ -143,7 +144,7 @@ def closure_lower_bound(
 
     # Cheap upper estimate per node: the ideal "exactly its ancestors".
     anc = _ancestors(pred_sets)
-    upper = [g.sizes[v] + _live_of(g, anc[v]) for v in range(n)]
+    upper = [step[v] + _live_of(bufs, anc[v]) for v in range(n)]
     best = start
     for v in sorted(range(n), key=lambda v: -upper[v]):
         if upper[v] <= best:
@@ -155,7 +156,7 @@ def closure_lower_bound(
             cap[force_done[a]] = big
         cap[force_todo[v]] = big
         cut = net.maxflow(cap, s, t)
-        val = g.sizes[v] + const + cut - ysum
+        val = step[v] + const + cut - ysum
         if val > best:
             best = val
     return best
@@ -201,15 +202,12 @@ def _ancestors(pred_sets: list[list[int]]) -> list[int]:
     return [get(v) for v in range(n)]
 
 
-def _live_of(g: Graph, done: int) -> int:
+def _live_of(bufs: list[Buf], done: int) -> int:
     """Bytes alive once exactly the nodes of ``done`` have run."""
     live = 0
-    for p in range(g.num_nodes):
-        if (done >> p) & 1 and (p in g.outputs or any(not (done >> u) & 1 for u in g.users[p])):
-            live += g.sizes[p]
-    for b in g.inputs:
-        if not b.users or any(not (done >> u) & 1 for u in b.users):
+    for b in bufs:
+        if b.alloc is not None and not (done >> b.alloc) & 1:
+            continue
+        if b.keep or any(not (done >> u) & 1 for u in b.users):
             live += b.size
     return live
-
-

@@ -38,6 +38,7 @@ from __future__ import annotations
 import heapq
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from serenity_mlir.graph import Graph
 
@@ -77,9 +78,34 @@ class Budget:
         return max(0, self.state_limit - self.states)
 
 
+class Buf(NamedTuple):
+    """One buffer of the memory model: allocated when ``alloc`` runs (or
+    alive from the start when None), freed once every node of ``users`` has
+    run, never freed when ``keep`` (graph outputs, unused inputs)."""
+
+    alloc: int | None
+    size: int
+    users: frozenset[int]
+    keep: bool
+
+
+def graph_buffers(g: Graph) -> list[Buf]:
+    """Every buffer of ``g`` in the model of :func:`serenity_mlir.graph.peak`:
+    one per node, plus ``g.inputs`` (an input with no user and no allocating
+    node stays alive to the end; an allocated one with no user dies at once)."""
+    bufs = [Buf(v, g.sizes[v], g.users[v], v in g.outputs) for v in range(g.num_nodes)]
+    for b in g.inputs:
+        bufs.append(Buf(b.alloc, b.size, b.users, b.alloc is None and not b.users))
+    return bufs
+
+
 @dataclass(frozen=True)
 class Problem:
-    """Bitset view of one graph (or one segment), computed once."""
+    """Bitset view of one graph (or one segment), computed once.
+
+    ``size[v]`` is everything ``v`` allocates when it runs; ``rd[v]`` lists
+    the buffers ``v`` can free as their last user; ``selffree[v]`` what ``v``
+    allocates and frees at once (no user, not kept)."""
 
     n: int
     full: int
@@ -88,45 +114,82 @@ class Problem:
     succ: tuple[int, ...]
     pred_list: tuple[tuple[int, ...], ...]
     succ_list: tuple[tuple[int, ...], ...]
-    # Buffers node v can free: (mask of their users, size), for every
-    # non-output node buffer v reads and every input buffer v reads.
     rd: tuple[tuple[tuple[int, int], ...], ...]
-    selffree: tuple[int, ...]  # size[v] when v's buffer dies at once
+    selffree: tuple[int, ...]
     can_free: tuple[bool, ...]  # whether v can ever free >= size[v]
     live0: int  # live bytes before anything runs
     live_full: int  # live bytes after everything ran
     twin_edges: int  # symmetry-breaking edges added
+    keep_alloc: tuple[int, ...] = ()  # kept bytes each node allocates
+    keep0: int = 0  # kept bytes alive from the start
+    work: tuple[int, ...] = ()  # size[v] + every freeable buffer v reads
+    work_order: tuple[int, ...] = ()  # nodes by decreasing work
 
 
 def make_problem(g: Graph, break_symmetry: bool = True) -> Problem:
-    n = g.num_nodes
-    users = [_bits(u) for u in g.users]
-    readers: list[list[int]] = [[] for _ in range(n)]
-    for p, us in enumerate(g.users):
-        for u in us:
-            readers[u].append(p)
-    in_readers: list[list[int]] = [[] for _ in range(n)]
-    for j, b in enumerate(g.inputs):
+    return build_problem(g.num_nodes, [set(p) for p in g.preds], graph_buffers(g), break_symmetry)
+
+
+def build_problem(n: int, preds_in: list[set[int]], bufs: list[Buf], break_symmetry: bool = True) -> Problem:
+    """The search view of ``n`` nodes with order constraints ``preds_in``
+    and buffers ``bufs`` (node indices ``0..n-1``).
+
+    A buffer read by a node that is not a descendant of its allocating node
+    has no meaning in the model (it would be read before it exists); such a
+    user gets an order edge from the allocating node so that the incremental
+    bookkeeping here and :func:`serenity_mlir.graph.peak` agree."""
+    preds = [set(p) for p in preds_in]
+    anc = _ancestor_masks(n, preds)
+    for b in bufs:
+        if b.alloc is not None:
+            for u in b.users:
+                if not (anc[u] >> b.alloc) & 1:
+                    preds[u].add(b.alloc)
+                    anc = _ancestor_masks(n, preds)
+    size = [0] * n
+    selffree = [0] * n
+    rd_l: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    reads: list[set[int]] = [set() for _ in range(n)]
+    owns: list[list[tuple[int, tuple[int, ...], bool]]] = [[] for _ in range(n)]
+    live0 = live_full = 0
+    for j, b in enumerate(bufs):
+        if b.alloc is None:
+            live0 += b.size
+        else:
+            size[b.alloc] += b.size
+            owns[b.alloc].append((b.size, tuple(sorted(b.users)), b.keep))
+        if b.keep:
+            live_full += b.size
+            continue
+        if not b.users:
+            if b.alloc is not None:
+                selffree[b.alloc] += b.size
+            else:
+                live0 -= b.size  # never alive: nobody reads it and it is not kept
+            continue
+        um = _bits(b.users)
         for u in b.users:
-            in_readers[u].append(j)
-    preds = [set(p) for p in g.preds]
+            reads[u].add(j)
+            if b.size > 0:
+                rd_l[u].append((um, b.size))
     twin_edges = 0
     if break_symmetry:
-        # Nodes that are indistinguishable for the memory model (same size,
-        # predecessors, successors, users, readers, inputs, output flag):
-        # swapping two of them in any order keeps every step, so some optimal
+        # Nodes that are indistinguishable for the memory model (same
+        # predecessors and successors, reading the same buffers, allocating
+        # buffers of the same sizes, users and fate): swapping two of them in
+        # any order is an automorphism and keeps every step, so some optimal
         # order runs them in index order.
-        succ_sets = [frozenset(s) for s in g.succs()]
+        succ_sets: list[set[int]] = [set() for _ in range(n)]
+        for v in range(n):
+            for p in preds[v]:
+                succ_sets[p].add(v)
         groups: dict[tuple[object, ...], list[int]] = {}
         for v in range(n):
             key = (
-                g.sizes[v],
-                g.preds[v],
-                succ_sets[v],
-                g.users[v],
-                frozenset(readers[v]),
-                frozenset(in_readers[v]),
-                v in g.outputs,
+                frozenset(preds[v]),
+                frozenset(succ_sets[v]),
+                frozenset(reads[v]),
+                tuple(sorted(owns[v])),
             )
             groups.setdefault(key, []).append(v)
         for members in groups.values():
@@ -139,25 +202,30 @@ def make_problem(g: Graph, break_symmetry: bool = True) -> Problem:
         for p in preds[v]:
             succ_l[p].append(v)
     succ = [_bits(s) for s in succ_l]
-    rd: list[tuple[tuple[int, int], ...]] = []
-    for v in range(n):
-        items = [(users[p], g.sizes[p]) for p in readers[v] if p not in g.outputs and g.sizes[p] > 0]
-        items += [(_bits(g.inputs[j].users), g.inputs[j].size) for j in in_readers[v] if g.inputs[j].size > 0]
-        rd.append(tuple(items))
-    selffree = tuple(g.sizes[v] if not users[v] and v not in g.outputs else 0 for v in range(n))
-    can_free = tuple(selffree[v] + sum(s for _, s in rd[v]) >= g.sizes[v] for v in range(n))
-    live0 = sum(b.size for b in g.inputs)
-    live_full = sum(g.sizes[o] for o in g.outputs) + sum(b.size for b in g.inputs if not b.users)
+    can_free = tuple(selffree[v] + sum(s for _, s in rd_l[v]) >= size[v] for v in range(n))
+    keep_alloc = [0] * n
+    keep0 = 0
+    for b in bufs:
+        if b.keep:
+            if b.alloc is None:
+                keep0 += b.size
+            else:
+                keep_alloc[b.alloc] += b.size
+    work = tuple(size[v] + sum(s for _, s in rd_l[v]) for v in range(n))
     return Problem(
+        keep_alloc=tuple(keep_alloc),
+        keep0=keep0,
+        work=work,
+        work_order=tuple(sorted(range(n), key=lambda v: -work[v])),
         n=n,
         full=(1 << n) - 1,
-        size=tuple(g.sizes),
+        size=tuple(size),
         pred=tuple(pred),
         succ=tuple(succ),
         pred_list=tuple(tuple(sorted(p)) for p in preds),
         succ_list=tuple(tuple(sorted(s)) for s in succ_l),
-        rd=tuple(rd),
-        selffree=selffree,
+        rd=tuple(tuple(r) for r in rd_l),
+        selffree=tuple(selffree),
         can_free=can_free,
         live0=live0,
         live_full=live_full,
@@ -165,11 +233,49 @@ def make_problem(g: Graph, break_symmetry: bool = True) -> Problem:
     )
 
 
+def _ancestor_masks(n: int, preds: list[set[int]]) -> list[int]:
+    """Ancestor bitsets (any index order: iterative, memoised)."""
+    anc: list[int | None] = [None] * n
+    for v0 in range(n):
+        stack = [v0]
+        while stack:
+            x = stack[-1]
+            if anc[x] is not None:
+                stack.pop()
+                continue
+            pending = [p for p in preds[x] if anc[p] is None]
+            if pending:
+                stack.extend(pending)
+                continue
+            m = 0
+            for p in preds[x]:
+                a = anc[p]
+                assert a is not None
+                m |= a | (1 << p)
+            anc[x] = m
+            stack.pop()
+    return [a or 0 for a in anc]
+
+
 def _bits(items: frozenset[int] | set[int] | list[int]) -> int:
     m = 0
     for i in items:
         m |= 1 << i
     return m
+
+
+def order_steps(prob: Problem, order: list[int]) -> tuple[int, int]:
+    """(peak, live bytes at the end) of a complete or partial order."""
+    live = prob.live0
+    pk = live
+    done = 0
+    for v in order:
+        st = live + prob.size[v]
+        if st > pk:
+            pk = st
+        done |= 1 << v
+        live = st - freed(prob, done, v)
+    return pk, live
 
 
 def freed(prob: Problem, done: int, v: int) -> int:
@@ -204,7 +310,7 @@ class _Side:
             for v in range(prob.n):
                 if not prob.pred[v]:
                     ready |= 1 << v
-            self.front: dict[int, tuple[int, int]] = {start: (prob.live0, ready)}
+            self.front: dict[int, tuple[int, int, int]] = {start: (prob.live0, ready, prob.keep0)}
         else:
             self.k = prob.n
             start = prob.full
@@ -212,7 +318,7 @@ class _Side:
             for v in range(prob.n):
                 if not prob.succ[v]:
                     last |= 1 << v
-            self.front = {start: (prob.live_full, last)}
+            self.front = {start: (prob.live_full, last, 0)}
         # levels[k]: set -> node that links it to level k-1 (forward: the node
         # run last) or to level k+1 (backward: the node run next).
         self.levels: dict[int, dict[int, int]] = {self.k: {start: -1}}
@@ -269,7 +375,7 @@ def threshold_search(prob: Problem, t: int, budget: Budget, cap: int, dives: boo
             # sides have stored so far.
             for diver in divers:
                 limit = max(64, len(nxt))
-                found = diver.resume(bw if diver.forward else fw, limit)
+                found = diver.resume(bw if diver.forward else fw, limit, budget)
                 budget.states += limit
                 if found is not None:
                     return SearchOutcome(True, found, _INF, stored)
@@ -284,7 +390,7 @@ class _Diver:
     def __init__(self, prob: Problem, t: int, forward: bool) -> None:
         self.prob, self.t, self.forward = prob, t, forward
         start = _Side(forward, prob)
-        (d0, (live0, mask0)), = start.front.items()
+        (d0, (live0, mask0, _)), = start.front.items()
         self.seen: set[int] = {d0}
         self.k0 = start.k
         self.stack: list[tuple[int, int, list[tuple[int, int, int, int]]]] = [
@@ -292,7 +398,7 @@ class _Diver:
         ]
         self.path: list[int] = []
 
-    def resume(self, other: _Side, limit: int) -> list[int] | None:
+    def resume(self, other: _Side, limit: int, budget: Budget) -> list[int] | None:
         """Returns a complete order that fits ``t``, or None (out of sets)."""
         prob, forward, stack, path = self.prob, self.forward, self.stack, self.path
         n = prob.n
@@ -324,6 +430,8 @@ class _Diver:
             visited += 1
             if visited >= limit:
                 break
+            if not visited & 4095 and budget.expired():
+                raise OutOfBudget("time")
         return None
 
 
@@ -388,15 +496,22 @@ def _children(
 
 def _expand_forward(
     prob: Problem, side: _Side, t: int, budget: Budget, room: int
-) -> tuple[dict[int, tuple[int, int]], dict[int, int]]:
+) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
+    """One forward level. Besides the budget on each step, a set ``D`` is
+    dropped when some node not yet run cannot fit later: kept buffers
+    (outputs) allocated in ``D`` stay alive to the end, so that node's step
+    is at least ``kept(D) + work[v]`` (what it allocates plus the freeable
+    buffers it reads, which are alive while it runs and are not kept)."""
     size, rd, selffree, pred, succ_list, can_free = (
         prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list, prob.can_free,
     )
-    nxt: dict[int, tuple[int, int]] = {}
+    keep_alloc, work, work_order = prob.keep_alloc, prob.work, prob.work_order
+    wmax = work[work_order[0]] if prob.n else 0
+    nxt: dict[int, tuple[int, int, int]] = {}
     par: dict[int, int] = {}
     mn = side.min_pruned
     count = 0
-    for d, (live, ready) in side.front.items():
+    for d, (live, ready, kept) in side.front.items():
         count += 1
         if not count & 4095:
             if budget.expired():
@@ -428,30 +543,37 @@ def _expand_forward(
                     break
             cands.append(v)
         if forced >= 0:
-            v = forced
-            d2 = d | (1 << v)
-            if d2 not in nxt:
-                r2 = ready & ~(1 << v)
-                for s in succ_list[v]:
-                    if not pred[s] & ~d2:
-                        r2 |= 1 << s
-                nxt[d2] = (live + size[v] - ffree, r2)
-                par[d2] = v
-            continue
+            cands = [forced]
         for v in cands:
             low = 1 << v
             d2 = d | low
             if d2 in nxt:
                 continue
-            f = selffree[v]
-            for um, sz in rd[v]:
-                if not um & ~d2:
-                    f += sz
+            k2 = kept + keep_alloc[v]
+            if k2 + wmax > t:
+                # The heaviest node not run yet bounds every completion.
+                for u in work_order:
+                    if not (d2 >> u) & 1:
+                        h = k2 + work[u]
+                        break
+                else:
+                    h = k2
+                if h > t:
+                    if h < mn:
+                        mn = h
+                    continue
+            if v == forced:
+                f = ffree
+            else:
+                f = selffree[v]
+                for um, sz in rd[v]:
+                    if not um & ~d2:
+                        f += sz
             r2 = ready & ~low
-            for s in succ_list[v]:
-                if not pred[s] & ~d2:
-                    r2 |= 1 << s
-            nxt[d2] = (live + size[v] - f, r2)
+            for s2 in succ_list[v]:
+                if not pred[s2] & ~d2:
+                    r2 |= 1 << s2
+            nxt[d2] = (live + size[v] - f, r2, k2)
             par[d2] = v
     side.min_pruned = mn
     return nxt, par
@@ -459,13 +581,13 @@ def _expand_forward(
 
 def _expand_backward(
     prob: Problem, side: _Side, t: int, budget: Budget, room: int
-) -> tuple[dict[int, tuple[int, int]], dict[int, int]]:
+) -> tuple[dict[int, tuple[int, int, int]], dict[int, int]]:
     size, rd, selffree, succ, pred_list = prob.size, prob.rd, prob.selffree, prob.succ, prob.pred_list
-    nxt: dict[int, tuple[int, int]] = {}
+    nxt: dict[int, tuple[int, int, int]] = {}
     par: dict[int, int] = {}
     mn = side.min_pruned
     count = 0
-    for d2, (live2, last) in side.front.items():
+    for d2, (live2, last, _) in side.front.items():
         count += 1
         if not count & 4095:
             if budget.expired():
@@ -503,7 +625,7 @@ def _expand_backward(
             for p in pred_list[u]:
                 if not succ[p] & d:
                     l2 |= 1 << p
-            nxt[d] = (st - size[u], l2)
+            nxt[d] = (st - size[u], l2, 0)
             par[d] = u
     side.min_pruned = mn
     return nxt, par

@@ -22,10 +22,12 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from serenity_mlir._dp_search import Problem, freed, make_problem
+from serenity_mlir._engine import _working_set_bound, solve
 from serenity_mlir.errors import ScheduleError
 from serenity_mlir.graph import Graph, check_order, peak
 
-SCHEDULERS = ("serenity", "program", "greedy", "kahn")
+SCHEDULERS = ("serenity", "dp", "program", "greedy", "kahn")
 
 
 @dataclass(frozen=True)
@@ -40,81 +42,27 @@ class ScheduleResult:
     states: int = 0
     lower_bound_bytes: int = 0
     notes: tuple[str, ...] = field(default=())
+    # The last soft budget the meta-search tried, and how many independent
+    # segments divide-and-conquer found (serenity only).
+    tau_bytes: int = 0
+    segments: int = 0
+
+    @property
+    def gap(self) -> float:
+        """Relative distance to the proven lower bound (0.0 when optimal)."""
+        if self.optimal or not self.lower_bound_bytes:
+            return 0.0
+        return (self.peak_bytes - self.lower_bound_bytes) / self.lower_bound_bytes
 
     def names(self, g: Graph) -> list[str]:
         return [g.names[v] for v in self.order]
 
 
-@dataclass(frozen=True)
-class _Masks:
-    """Bitset view of a graph, computed once per search."""
-
-    n: int
-    size: tuple[int, ...]
-    pred: tuple[int, ...]
-    users: tuple[int, ...]
-    out: int
-    # For node v: the nodes whose buffers v keeps alive (v is one of their users).
-    reads: tuple[tuple[int, ...], ...]
-    # For node v: (size, users mask) of the inputs v reads.
-    in_reads: tuple[tuple[tuple[int, int], ...], ...]
-    input_bytes: int
-
-
-def _masks(g: Graph) -> _Masks:
-    n = g.num_nodes
-    reads: list[list[int]] = [[] for _ in range(n)]
-    for p, us in enumerate(g.users):
-        for u in us:
-            reads[u].append(p)
-    in_reads: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for b in g.inputs:
-        m = _bits(b.users)
-        for u in b.users:
-            in_reads[u].append((b.size, m))
-    return _Masks(
-        n=n,
-        size=g.sizes,
-        pred=tuple(_bits(p) for p in g.preds),
-        users=tuple(_bits(u) for u in g.users),
-        out=_bits(g.outputs),
-        reads=tuple(tuple(r) for r in reads),
-        in_reads=tuple(tuple(r) for r in in_reads),
-        input_bytes=sum(b.size for b in g.inputs),
-    )
-
-
-def _bits(items: frozenset[int] | set[int]) -> int:
-    m = 0
-    for i in items:
-        m |= 1 << i
-    return m
-
-
-def _freed(m: _Masks, done: int, v: int) -> int:
-    """Bytes released once ``v`` has run (``done`` already includes ``v``)."""
-    freed = 0
-    for p in m.reads[v]:
-        if not (m.users[p] & ~done) and not (m.out >> p) & 1:
-            freed += m.size[p]
-    for size, users in m.in_reads[v]:
-        if not (users & ~done):
-            freed += size
-    if not m.users[v] and not (m.out >> v) & 1:
-        freed += m.size[v]
-    return freed
-
-
 def lower_bound(g: Graph) -> int:
     """A proven lower bound on any order's peak: the largest working set of
-    one node (its output plus every buffer it reads), and all graph outputs
-    together (they are alive when the last node runs)."""
-    m = _masks(g)
-    best = sum(g.sizes[o] for o in g.outputs)
-    for v in range(m.n):
-        ws = m.size[v] + sum(m.size[p] for p in m.reads[v]) + sum(s for s, _ in m.in_reads[v])
-        best = max(best, ws)
-    return best
+    one node (what it allocates plus every buffer it reads), and the buffers
+    that stay alive to the end (they are alive when the last node runs)."""
+    return _working_set_bound(make_problem(g, break_symmetry=False))
 
 
 # ---------------------------------------------------------------- heuristics
@@ -144,20 +92,24 @@ def greedy_order(g: Graph, start: Sequence[int] = ()) -> list[int]:
     """Memory-aware list scheduling: run the ready node with the smallest
     step peak, then the smallest live memory after it. Completes ``start``
     (a valid prefix) when given."""
-    m = _masks(g)
+    prob = make_problem(g, break_symmetry=False)
+    return _greedy_from(prob, list(start))
+
+
+def _greedy_from(prob: Problem, order: list[int]) -> list[int]:
     done = 0
-    live = m.input_bytes
-    order = list(start)
+    live = prob.live0
     for v in order:
         done |= 1 << v
-        live += m.size[v] - _freed(m, done, v)
-    while len(order) < m.n:
+        live += prob.size[v] - freed(prob, done, v)
+    order = list(order)
+    while len(order) < prob.n:
         best: tuple[int, int, int] | None = None
-        for v in range(m.n):
-            if (done >> v) & 1 or (m.pred[v] & ~done):
+        for v in range(prob.n):
+            if (done >> v) & 1 or (prob.pred[v] & ~done):
                 continue
-            step = live + m.size[v]
-            after = step - _freed(m, done | (1 << v), v)
+            step = live + prob.size[v]
+            after = step - freed(prob, done | (1 << v), v)
             key = (step, after, v)
             if best is None or key < best:
                 best = key
@@ -195,7 +147,10 @@ def dp_schedule(
     state_limit: int | None = None,
     budget: int | None = None,
 ) -> ScheduleResult:
-    """SERENITY's dynamic program (optimal under the memory model).
+    """SERENITY's plain dynamic program (optimal under the memory model): one
+    level per scheduled node, every down-closed set kept with its lowest peak
+    so far. No divide-and-conquer, no reductions: the baseline of
+    ``bench-scheduler``.
 
     ``budget`` prunes partial schedules whose peak exceeds it (soft
     budgeting); when it prunes everything a ``ScheduleError`` says so. Past
@@ -203,28 +158,34 @@ def dp_schedule(
     is returned with ``optimal=False``.
     """
     t0 = time.perf_counter()
-    m = _masks(g)
-    deadline = None if time_limit is None else t0 + time_limit
+    prob = make_problem(g, break_symmetry=False)
+    size, rd, selffree, pred = prob.size, prob.rd, prob.selffree, prob.pred
+    # The search stops at 85% of the limit: completing the best partial
+    # schedules into valid orders takes the rest (O(n^2) each).
+    deadline = None if time_limit is None else t0 + 0.85 * time_limit
+    hard_deadline = None if time_limit is None else t0 + time_limit
     # level: signature (set of scheduled nodes) -> (peak so far, live bytes)
-    level: dict[int, tuple[int, int]] = {0: (m.input_bytes, m.input_bytes)}
+    level: dict[int, tuple[int, int]] = {0: (prob.live0, prob.live0)}
     # parents[k][mask] = the node scheduled last on the best path to mask.
     parents: list[dict[int, int]] = []
     states = 1
-    full = (1 << m.n) - 1
+    full = prob.full
     stopped = False
-    for _ in range(m.n):
-        nxt: dict[int, tuple[int, int]] = {}
+    nxt: dict[int, tuple[int, int]] = {}
+    for _ in range(prob.n):
+        nxt = {}
         par: dict[int, int] = {}
+        count = 0
         for done, (pk, live) in level.items():
             todo = full & ~done
             while todo:
                 low = todo & -todo
                 v = low.bit_length() - 1
                 todo ^= low
-                if m.pred[v] & ~done:
+                if pred[v] & ~done:
                     continue
-                step = live + m.size[v]
-                p2 = max(pk, step)
+                step = live + size[v]
+                p2 = pk if pk >= step else step
                 if budget is not None and p2 > budget:
                     continue
                 d2 = done | low
@@ -233,12 +194,17 @@ def dp_schedule(
                     continue
                 if old is None:
                     states += 1
-                    nxt[d2] = (p2, step - _freed(m, d2, v))
+                    f = selffree[v]
+                    for um, sz in rd[v]:
+                        if not um & ~d2:
+                            f += sz
+                    nxt[d2] = (p2, step - f)
                 else:
                     nxt[d2] = (p2, old[1])
                 par[d2] = v
+            count += 1
             if (state_limit is not None and states > state_limit) or (
-                deadline is not None and (states & 1023) == 0 and time.perf_counter() > deadline
+                deadline is not None and not count & 255 and time.perf_counter() > deadline
             ):
                 stopped = True
                 break
@@ -250,15 +216,14 @@ def dp_schedule(
         parents.append(par)
         if stopped:
             break
+        level = nxt
         if deadline is not None and time.perf_counter() > deadline:
             stopped = True
-            level = nxt
             break
-        level = nxt
     lb = lower_bound(g)
     if not stopped:
-        final_peak, _ = level[full]
-        order = _backtrack(parents, full)
+        final_peak = level[full][0] if prob.n else prob.live0
+        order = _backtrack(parents, full) if prob.n else []
         check_order(g, order)
         return ScheduleResult(
             order=tuple(order),
@@ -271,11 +236,12 @@ def dp_schedule(
         )
     # Anytime answer: complete the best partial schedules greedily, compare
     # with the cheap orders, keep the best valid one.
-    candidates: list[list[int]] = [program_order(g), greedy_order(g)]
-    partial = nxt if stopped and nxt else level
+    candidates: list[list[int]] = [program_order(g)]
+    partial = nxt if nxt else level
     for done, _ in sorted(partial.items(), key=lambda kv: kv[1][0])[:8]:
-        prefix = _backtrack(parents, done)
-        candidates.append(greedy_order(g, prefix))
+        if hard_deadline is not None and time.perf_counter() > hard_deadline:
+            break
+        candidates.append(_greedy_from(prob, _backtrack(parents, done)))
     best = min(candidates, key=lambda o: peak(g, o))
     check_order(g, best)
     return ScheduleResult(
@@ -338,6 +304,8 @@ def schedule(
     valid topological order whose ``peak_bytes`` is recomputed from scratch."""
     t0 = time.perf_counter()
     if scheduler == "serenity":
+        res = _serenity(g, time_limit=time_limit, state_limit=state_limit)
+    elif scheduler == "dp":
         res = dp_schedule(g, time_limit=time_limit, state_limit=state_limit)
     elif scheduler in ("program", "greedy", "kahn"):
         fn = {"program": program_order, "greedy": greedy_order, "kahn": kahn_order}[scheduler]
@@ -368,4 +336,32 @@ def schedule(
         states=res.states,
         lower_bound_bytes=res.lower_bound_bytes,
         notes=res.notes,
+        tau_bytes=res.tau_bytes,
+        segments=res.segments,
+    )
+
+
+def _serenity(g: Graph, *, time_limit: float | None, state_limit: int | None) -> ScheduleResult:
+    """Divide and conquer + bounds + adaptive soft budgeting (``_engine``)."""
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
+    r = solve(g, deadline=deadline, state_limit=state_limit)
+    notes = [
+        f"{r.segments} segment(s); first upper bound {r.upper_bound_first} B, final tau {r.tau} B",
+        *r.notes,
+    ]
+    if not r.optimal:
+        gap = (r.peak - r.lower_bound) / r.lower_bound if r.lower_bound else 0.0
+        notes.append(f"gap to the proven lower bound: {100 * gap:.2f}%")
+    return ScheduleResult(
+        order=tuple(r.order),
+        peak_bytes=r.peak,
+        optimal=r.optimal,
+        seconds=time.perf_counter() - t0,
+        method="serenity" if r.optimal else "serenity-anytime",
+        states=r.states,
+        lower_bound_bytes=r.lower_bound,
+        notes=tuple(notes),
+        tau_bytes=r.tau,
+        segments=r.segments,
     )

@@ -1,0 +1,248 @@
+"""The scaled scheduler (divide and conquer, bounds, soft budgeting, anytime)
+against exhaustive search, and its limits."""
+
+from __future__ import annotations
+
+import random
+import time
+from functools import cache
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from serenity_mlir._dp_bounds import closure_lower_bound
+from serenity_mlir._dp_search import Budget, graph_buffers, make_problem, order_steps, threshold_search
+from serenity_mlir._engine import cut_nodes, solve, split
+from serenity_mlir.bench_scheduler import watts_strogatz_dag
+from serenity_mlir.graph import Graph, InputBuffer, check_order, from_edges, peak
+from serenity_mlir.schedule import brute_force, dp_schedule, schedule
+
+
+def exhaustive(g: Graph) -> int:
+    """The optimum by exhaustive search over sets of scheduled nodes,
+    written from the model's definition (independent of the engines):
+    live(D) sums the buffers allocated within D (or before the start) that
+    are kept or still have a user outside D; the step of v after D is
+    live(D) plus what v allocates; best(D) = min over ready v of
+    max(step(D, v), best(D + v)). Cross-checked against permutations."""
+    n = g.num_nodes
+    full = (1 << n) - 1
+    bufs = [(v, g.sizes[v], g.users[v], v in g.outputs) for v in range(n)]
+    bufs += [(b.alloc, b.size, b.users, b.alloc is None and not b.users) for b in g.inputs]
+    alloc = [sum(s for a, s, _, _ in bufs if a == v) for v in range(n)]
+
+    def live(done: int) -> int:
+        total = 0
+        for a, s, users, keep in bufs:
+            if a is not None and not (done >> a) & 1:
+                continue
+            if keep or any(not (done >> u) & 1 for u in users):
+                total += s
+        return total
+
+    @cache
+    def best(done: int) -> int:
+        if done == full:
+            return 0
+        base = live(done)
+        res = None
+        for v in range(n):
+            if (done >> v) & 1 or any(not (done >> p) & 1 for p in g.preds[v]):
+                continue
+            val = max(base + alloc[v], best(done | (1 << v)))
+            res = val if res is None else min(res, val)
+        assert res is not None
+        return res
+
+    return best(0) if n else live(0)
+
+
+@st.composite
+def dags(draw: st.DrawFn, max_nodes: int = 10) -> Graph:
+    n = draw(st.integers(1, max_nodes))
+    names = [f"n{i}" for i in range(n)]
+    dens = draw(st.sampled_from([0.15, 0.3, 0.5]))
+    rnd = random.Random(draw(st.integers(0, 10**6)))
+    edges = [(names[i], names[j]) for i in range(n) for j in range(i + 1, n) if rnd.random() < dens]
+    sizes = draw(st.lists(st.sampled_from([0, 1, 2, 3, 5, 8, 13, 100, 250]), min_size=n, max_size=n))
+    outputs = [x for x in names if draw(st.integers(0, 4)) == 0]
+    return from_edges(names, sizes, edges, outputs)
+
+
+@st.composite
+def model_graphs(draw: st.DrawFn, max_nodes: int = 9) -> Graph:
+    """Aliases (users beyond direct successors), function inputs, and extra
+    results allocated by a node (``InputBuffer.alloc``)."""
+    g = draw(dags(max_nodes))
+    n = g.num_nodes
+    succs = g.succs()
+    desc: list[set[int]] = [set() for _ in range(n)]
+    for v in reversed(range(n)):
+        for s in succs[v]:
+            desc[v] |= {s} | desc[s]
+    users = [frozenset(set(g.users[v]) | {d for d in desc[v] if draw(st.integers(0, 3)) == 0}) for v in range(n)]
+    inputs = [
+        InputBuffer(f"in{i}", draw(st.integers(1, 300)), frozenset(v for v in range(n) if draw(st.booleans())))
+        for i in range(draw(st.integers(0, 2)))
+    ]
+    for i in range(draw(st.integers(0, 2))):
+        a = draw(st.integers(0, n - 1))
+        us = frozenset(d for d in desc[a] if draw(st.booleans()))
+        inputs.append(InputBuffer(f"x{i}", draw(st.integers(1, 300)), us, alloc=a))
+    return Graph(g.names, g.sizes, g.preds, tuple(users), g.outputs, tuple(inputs))
+
+
+def _check(g: Graph, order: tuple[int, ...] | list[int], reported: int) -> None:
+    check_order(g, list(order))
+    assert peak(g, list(order)) == reported
+
+
+@settings(max_examples=120, deadline=None)
+@given(dags(max_nodes=7))
+def test_serenity_equals_permutation_brute_force(g: Graph) -> None:
+    res = schedule(g, "serenity")
+    _check(g, res.order, res.peak_bytes)
+    assert res.optimal
+    assert res.peak_bytes == brute_force(g)[0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(dags(max_nodes=12))
+def test_serenity_equals_exhaustive_search(g: Graph) -> None:
+    res = schedule(g, "serenity")
+    _check(g, res.order, res.peak_bytes)
+    assert res.optimal
+    assert res.peak_bytes == exhaustive(g)
+    assert res.lower_bound_bytes <= res.peak_bytes
+
+
+@settings(max_examples=120, deadline=None)
+@given(model_graphs())
+def test_every_engine_follows_the_memory_model(g: Graph) -> None:
+    best = exhaustive(g)
+    if g.num_nodes <= 6:
+        assert best == brute_force(g)[0]
+    for name in ("serenity", "dp"):
+        res = schedule(g, name)
+        _check(g, res.order, res.peak_bytes)
+        assert res.optimal
+        assert res.peak_bytes == best, name
+    for name in ("program", "greedy", "kahn"):
+        res = schedule(g, name)
+        _check(g, res.order, res.peak_bytes)
+        assert res.lower_bound_bytes <= best <= res.peak_bytes
+
+
+@settings(max_examples=120, deadline=None)
+@given(model_graphs())
+def test_min_cut_bound_and_threshold_search_are_sound(g: Graph) -> None:
+    best = exhaustive(g)
+    lb = closure_lower_bound(g.num_nodes, [set(p) for p in g.preds], graph_buffers(g))
+    assert lb <= best
+    prob = make_problem(g)
+    for t in {best - 1, best, best + 7, lb}:
+        out = threshold_search(prob, t, Budget(None, None), cap=10**6)
+        assert out.found == (t >= best)
+        if out.found:
+            pk, _ = order_steps(prob, out.order)
+            assert pk <= t
+            _check(g, out.order, peak(g, out.order))
+        else:
+            assert out.min_pruned <= best
+
+
+def chained(blocks: list[Graph]) -> Graph:
+    """Blocks joined in a chain through single nodes (cut points)."""
+    names: list[str] = []
+    sizes: list[int] = []
+    edges: list[tuple[str, str]] = []
+    outs: list[str] = []
+    prev: str | None = None
+    for b, blk in enumerate(blocks):
+        base = [f"b{b}_{x}" for x in blk.names]
+        names += base
+        sizes += list(blk.sizes)
+        for v in range(blk.num_nodes):
+            edges += [(base[p], base[v]) for p in blk.preds[v]]
+            if prev is not None and not blk.preds[v]:
+                edges.append((prev, base[v]))
+        join = f"j{b}"
+        names.append(join)
+        sizes.append(1 + b)
+        edges += [(base[v], join) for v in range(blk.num_nodes) if not blk.succs()[v]]
+        outs += [base[o] for o in blk.outputs if blk.succs()[o]]
+        prev = join
+    assert prev is not None
+    return from_edges(names, sizes, edges, outs + [prev])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(dags(max_nodes=7), min_size=1, max_size=4))
+def test_divided_equals_undivided(blocks: list[Graph]) -> None:
+    g = chained(blocks)
+    assert len(cut_nodes(g.num_nodes, [set(p) for p in g.preds])) >= len(blocks)
+    assert sum(len(s) for s in split(g)) == g.num_nodes
+    a = solve(g, deadline=None, state_limit=None, divide=True)
+    b = solve(g, deadline=None, state_limit=None, divide=False)
+    c = dp_schedule(g)
+    assert a.optimal and b.optimal and c.optimal
+    assert a.peak == b.peak == c.peak_bytes
+    _check(g, a.order, a.peak)
+    _check(g, b.order, b.peak)
+
+
+def test_cut_nodes_of_a_diamond_chain() -> None:
+    g = from_edges(
+        ["a", "b", "c", "d", "e", "f"],
+        [1] * 6,
+        [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e"), ("e", "f")],
+    )
+    assert [g.names[c] for c in cut_nodes(6, [set(p) for p in g.preds])] == ["a", "d", "e", "f"]
+    assert [[g.names[v] for v in s] for s in split(g)] == [["a"], ["b", "c", "d"], ["e"], ["f"]]
+
+
+def test_medium_ws_graph_is_proven_optimal_quickly() -> None:
+    g = watts_strogatz_dag(32, seed=1)
+    res = schedule(g, "serenity", time_limit=30)
+    assert res.optimal
+    assert res.peak_bytes == dp_schedule(g).peak_bytes
+    _check(g, res.order, res.peak_bytes)
+
+
+def test_time_limit_returns_a_valid_order_in_time() -> None:
+    g = watts_strogatz_dag(160, seed=3)
+    limit = 1.5
+    t0 = time.perf_counter()
+    res = schedule(g, "serenity", time_limit=limit, state_limit=None)
+    elapsed = time.perf_counter() - t0
+    assert elapsed <= limit * 1.1
+    assert not res.optimal
+    assert res.lower_bound_bytes < res.peak_bytes
+    assert res.gap > 0
+    _check(g, res.order, res.peak_bytes)
+
+
+def test_plain_dp_time_limit() -> None:
+    g = watts_strogatz_dag(96, seed=3)
+    t0 = time.perf_counter()
+    res = dp_schedule(g, time_limit=1.0)
+    assert time.perf_counter() - t0 <= 1.1
+    assert not res.optimal
+    _check(g, res.order, res.peak_bytes)
+
+
+def test_twelve_node_graphs_equal_exhaustive_search() -> None:
+    """Hypothesis favours small graphs: here every graph has 12 nodes."""
+    rnd = random.Random(7)
+    for _ in range(25):
+        n = 12
+        names = [f"n{i}" for i in range(n)]
+        dens = rnd.choice([0.12, 0.2, 0.3])
+        edges = [(names[i], names[j]) for i in range(n) for j in range(i + 1, n) if rnd.random() < dens]
+        sizes = [rnd.choice([1, 2, 5, 8, 13, 100, 250]) for _ in range(n)]
+        outputs = [x for x in names if rnd.random() < 0.2]
+        g = from_edges(names, sizes, edges, outputs)
+        res = schedule(g, "serenity")
+        _check(g, res.order, res.peak_bytes)
+        assert res.optimal
+        assert res.peak_bytes == exhaustive(g)
