@@ -467,6 +467,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
     out_nodes: set[int] = set()
     input_bytes = output_bytes = 0
     buffers: list[Buffer] = []
+    node_buffers: dict[int, list[int]] = {}
     for b in range(len(buffer_size)):
         a = buffer_alloc[b]
         if b in outputs:
@@ -477,13 +478,24 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
                 if model == "paper":
                     inputs.append(InputBuffer(buffer_name[b], buffer_size[b], frozenset(buffer_users[b])))
             continue
-        users[a] |= buffer_users[b] - {a}
         buffers.append(Buffer(buffer_name[b], buffer_size[b], a, frozenset(buffer_users[b] - {a}), b in outputs))
         if b in outputs:
             out_nodes.add(a)
             if model == "iree":
-                continue
-        node_size[a] += buffer_size[b]
+                continue  # a result: outside the slab
+        node_buffers.setdefault(a, []).append(b)
+    for a, bs in node_buffers.items():
+        # A node's own buffer is its result (or, in the paper model, its
+        # outputs); every further buffer it allocates (a second result, the
+        # concat it starts) lives on its own, freed after its own last user:
+        # giving the node their union of users would keep them all alive too long.
+        own = [b for b in bs if b in outputs] or bs[:1]
+        for b in bs:
+            if b in own:
+                node_size[a] += buffer_size[b]
+                users[a] |= buffer_users[b] - {a}
+            else:
+                inputs.append(InputBuffer(buffer_name[b], buffer_size[b], frozenset(buffer_users[b] - {a}), alloc=a))
     graph = Graph(
         names=tuple(node_names),
         sizes=tuple(node_size),
