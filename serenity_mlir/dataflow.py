@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from iree.compiler import ir
 
 from serenity_mlir.errors import InputError
-from serenity_mlir.graph import Graph, InputBuffer
+from serenity_mlir.graph import Graph, InputBuffer, stable_topological_order
 from serenity_mlir.mlir_io import format_location
 
 # Ops whose results alias operand 0 (no new memory).
@@ -461,6 +461,19 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
             for u in buffer_users[b]:
                 if u != a:
                     node_preds[u].add(a)
+    # IREE moves a concat's earlier link before an emplaced writer when the
+    # block has it later (the chain edges above): number the nodes in the
+    # topological order closest to the block's, so that index order stays
+    # the program order IREE runs.
+    perm = stable_topological_order(n, node_preds)
+    if perm != list(range(n)):
+        new_index = {old: i for i, old in enumerate(perm)}
+        node_ops = [node_ops[o] for o in perm]
+        node_names = [node_names[o] for o in perm]
+        node_labels = [node_labels[o] for o in perm]
+        node_preds = [{new_index[p] for p in node_preds[o]} for o in perm]
+        buffer_alloc = [None if a is None else new_index[a] for a in buffer_alloc]
+        buffer_users = [{new_index[u] for u in us} for us in buffer_users]
     users: list[set[int]] = [set() for _ in range(n)]
     node_size = [0] * n
     inputs: list[InputBuffer] = []

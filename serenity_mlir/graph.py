@@ -140,7 +140,7 @@ def from_edges(
         outs.add(idx[o])
     # Reindex into a topological order that keeps the given order where it
     # can, so index order is always a valid program order.
-    order = _stable_topo(len(names), preds)
+    order = stable_topological_order(len(names), preds)
     pos = {v: i for i, v in enumerate(order)}
     return Graph(
         names=tuple(names[v] for v in order),
@@ -151,7 +151,9 @@ def from_edges(
     )
 
 
-def _stable_topo(n: int, preds: Sequence[set[int]]) -> list[int]:
+def stable_topological_order(n: int, preds: Sequence[set[int]]) -> list[int]:
+    """A topological order that takes the lowest-numbered ready node first,
+    so it keeps the given numbering wherever the constraints allow."""
     import heapq
 
     indeg = [len(p) for p in preds]
