@@ -53,8 +53,10 @@ from serenity_mlir._dp_search import (
 from serenity_mlir.graph import Graph
 
 # First cap (stored sets) of one threshold search; doubled on each retry.
-FIRST_CAP = 200_000
+FIRST_CAP = 250_000
 BEAM_WIDTH = 64
+# Nodes whose relative orders the lower bound examines (2^k * k max-flows).
+CRITICAL = 8
 
 
 @dataclass
@@ -289,7 +291,9 @@ def solve(
     for seg in sorted(segs, key=lambda s: -s.hi):
         if seg.hi <= glob_lo or budget.expired():
             continue
-        seg.lo = closure_lower_bound(seg.prob.n, seg.preds, seg.bufs, deadline=deadline, start=seg.lo)
+        seg.lo = closure_lower_bound(
+            seg.prob.n, seg.preds, seg.bufs, deadline=deadline, start=seg.lo, critical=CRITICAL
+        )
         glob_lo = max(glob_lo, seg.lo)
     first_ub = max((s.hi for s in segs), default=0)
     # 2. Beam search and the meta-search, on the segments that decide the peak.
@@ -334,8 +338,9 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
     ``tau`` starts at the lower bound (the tightest budget prunes most, and
     the bound is often the optimum), then bisects ``[lo, hi)``. A search that
     stores more than its cap means the budget admits too many partial
-    schedules: the next budget moves halfway toward ``lo`` and the cap
-    doubles (up to the memory ceiling ``MAX_STORED``)."""
+    schedules: the cap doubles (up to the memory ceiling ``MAX_STORED``) and
+    the next budget moves halfway toward ``lo`` (from ``lo`` itself, to the
+    middle: a found order there lowers ``hi`` at little cost)."""
     cap = FIRST_CAP
     tau = max(seg.lo, glob_lo)
     while seg.hi > max(seg.lo, glob_lo):
@@ -343,17 +348,14 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
         tau = min(max(tau, lo), seg.hi - 1)
         seg.tau = tau
         try:
-            # At tau == lo the budget is the tightest the search can get:
-            # restarting it with a larger cap would only redo its work, so it
-            # runs up to the memory ceiling at once.
-            res = threshold_search(seg.prob, tau, budget, MAX_STORED if tau == lo else cap)
+            res = threshold_search(seg.prob, tau, budget, cap)
         except RunCap:
-            if tau == lo:
-                raise OutOfBudget("memory") from None
             if cap >= MAX_STORED:
                 raise OutOfBudget("memory") from None
             cap *= 2
-            tau = lo + (tau - lo) // 2
+            # At lo the budget cannot get tighter: try the middle (a found
+            # order lowers hi cheaply); elsewhere move halfway toward lo.
+            tau = lo + (seg.hi - 1 - lo) // 2 if tau == lo else lo + (tau - lo) // 2
             continue
         if res.found:
             pk, _ = order_steps(seg.prob, res.order)

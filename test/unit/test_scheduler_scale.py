@@ -139,6 +139,7 @@ def test_min_cut_bound_and_threshold_search_are_sound(g: Graph) -> None:
     best = exhaustive(g)
     lb = closure_lower_bound(g.num_nodes, [set(p) for p in g.preds], graph_buffers(g))
     assert lb <= best
+    assert lb <= closure_lower_bound(g.num_nodes, [set(p) for p in g.preds], graph_buffers(g), critical=5) <= best
     prob = make_problem(g)
     for t in {best - 1, best, best + 7, lb}:
         out = threshold_search(prob, t, Budget(None, None), cap=10**6)
