@@ -55,6 +55,8 @@ from serenity_mlir.graph import Graph
 # First cap (stored sets) of one threshold search; doubled on each retry.
 FIRST_CAP = 250_000
 BEAM_WIDTH = 64
+# Segments whose plain DP stays under this many sets are solved by it outright.
+SMALL_DP_STATES = 20_000
 # Nodes whose relative orders the lower bound examines (2^k * k max-flows).
 CRITICAL = 8
 
@@ -250,6 +252,62 @@ def _working_set_bound(prob: Problem) -> int:
     return best
 
 
+def small_dp(prob: Problem, max_states: int) -> tuple[int, list[int], int] | None:
+    """The plain exact DP over down-closed sets (lowest peak per set), given
+    up: None, past ``max_states`` sets. On small segments it is the fastest
+    proof there is (no bounds to compute, no budget to search). Returns
+    (peak, order, sets stored)."""
+    size, rd, selffree, pred, succ_list = prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list
+    ready0 = 0
+    for v in range(prob.n):
+        if not pred[v]:
+            ready0 |= 1 << v
+    level: dict[int, tuple[int, int, int]] = {0: (prob.live0, prob.live0, ready0)}
+    parents: list[dict[int, int]] = []
+    states = 0
+    for _ in range(prob.n):
+        nxt: dict[int, tuple[int, int, int]] = {}
+        par: dict[int, int] = {}
+        for d, (pk, live, ready) in level.items():
+            x = ready
+            while x:
+                low = x & -x
+                x ^= low
+                v = low.bit_length() - 1
+                st = live + size[v]
+                p2 = pk if pk >= st else st
+                d2 = d | low
+                old = nxt.get(d2)
+                if old is not None:
+                    if old[0] > p2:
+                        nxt[d2] = (p2, old[1], old[2])
+                        par[d2] = v
+                    continue
+                f = selffree[v]
+                for um, sz in rd[v]:
+                    if not um & ~d2:
+                        f += sz
+                r2 = ready & ~low
+                for s2 in succ_list[v]:
+                    if not pred[s2] & ~d2:
+                        r2 |= 1 << s2
+                nxt[d2] = (p2, st - f, r2)
+                par[d2] = v
+        states += len(nxt)
+        if states > max_states:
+            return None
+        parents.append(par)
+        level = nxt
+    d = prob.full
+    order: list[int] = []
+    for k in range(prob.n - 1, -1, -1):
+        v = parents[k][d]
+        order.append(v)
+        d ^= 1 << v
+    order.reverse()
+    return (level[prob.full][0] if prob.n else prob.live0), order, states
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -288,6 +346,14 @@ def solve(
             if pk < seg.hi:
                 seg.hi, seg.order = pk, o
     glob_lo = max((s.lo for s in segs), default=0)
+    for seg in segs:
+        if seg.hi > max(glob_lo, seg.lo) and not budget.expired():
+            small = small_dp(seg.prob, SMALL_DP_STATES)
+            if small is not None:
+                seg.hi, seg.order, used = small
+                budget.states += used
+                seg.lo = seg.hi
+                glob_lo = max(glob_lo, seg.lo)
     for seg in sorted(segs, key=lambda s: -s.hi):
         if seg.hi <= glob_lo or budget.expired():
             continue
