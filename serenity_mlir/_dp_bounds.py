@@ -96,12 +96,15 @@ def closure_lower_bound(
     bufs: list[Buf],
     deadline: float | None = None,
     start: int = 0,
+    critical: int = 0,
 ) -> int:
     """The isolated-moment bound (see the module docstring) of ``n`` nodes
     with order constraints ``preds`` and buffers ``bufs`` (the model of
     :mod:`serenity_mlir._dp_search`). Stops early, still valid, past
     ``deadline`` (a ``time.perf_counter`` value). ``start`` is an already
-    known bound: nodes that cannot beat it are skipped."""
+    known bound: nodes that cannot beat it are skipped. ``critical`` > 0 also
+    bounds the orders of that many nodes of highest single bound (a DP over
+    their subsets, up to ``2^critical * critical`` max-flows)."""
     if n == 0:
         return start
     pred_sets = [sorted(p) for p in preds]
@@ -142,24 +145,75 @@ def closure_lower_bound(
     force_todo = [net.add(p, t, 0) for p in range(n)]
     base = list(net.cap)
 
+    def moment(v: int, done: list[int], todo: list[int]) -> int:
+        """Least memory while ``v`` runs with ``done`` run and ``todo`` not."""
+        cap = list(base)
+        for a in pred_sets[v]:
+            cap[force_done[a]] = big
+        for a in done:
+            cap[force_done[a]] = big
+        cap[force_todo[v]] = big
+        for a in todo:
+            cap[force_todo[a]] = big
+        cut = net.maxflow(cap, s, t)
+        return min(step[v] + const + cut - ysum, big)
+
     # Cheap upper estimate per node: the ideal "exactly its ancestors".
     anc = _ancestors(pred_sets)
     upper = [step[v] + _live_of(bufs, anc[v]) for v in range(n)]
     best = start
+    single: dict[int, int] = {}
     for v in sorted(range(n), key=lambda v: -upper[v]):
         if upper[v] <= best:
             break
         if deadline is not None and time.perf_counter() > deadline:
-            break
-        cap = list(base)
-        for a in pred_sets[v]:
-            cap[force_done[a]] = big
-        cap[force_todo[v]] = big
-        cut = net.maxflow(cap, s, t)
-        val = step[v] + const + cut - ysum
-        if val > best:
-            best = val
-    return best
+            return best
+        single[v] = moment(v, [], [])
+        best = max(best, single[v])
+    if not critical:
+        return best
+    # Orders of a few critical nodes S (highest single bounds): every order
+    # of the graph runs S in some order pi, and the peak is at least each
+    # node's moment with the nodes of S before it run and those after it not.
+    # So peak >= min over pi of max_i moment(pi_i, pi_<i, pi_>i), computed by
+    # a DP over the subsets A of S already run (2^k * k max-flows).
+    top = sorted(single, key=lambda v: -single[v])[:critical]
+    k = len(top)
+    full = (1 << k) - 1
+    memo: dict[tuple[int, int], int] = {}
+
+    def mom(i: int, a: int) -> int:
+        key = (i, a)
+        if key not in memo:
+            done = [top[j] for j in range(k) if (a >> j) & 1]
+            todo = [top[j] for j in range(k) if not (a >> j) & 1 and j != i]
+            memo[key] = moment(top[i], done, todo)
+        return memo[key]
+
+    f: dict[int, int] = {full: 0}
+    for a in sorted(range(full), key=lambda m: -m.bit_count()):
+        if deadline is not None and time.perf_counter() > deadline:
+            return best
+        val = big
+        for i in range(k):
+            if (a >> i) & 1:
+                continue
+            if anc[top[i]] & ~_set_bits(a, top) & _set_bits(full, top):
+                continue  # an S-ancestor of top[i] has not run
+            rest = f.get(a | (1 << i), big)
+            if rest >= val:
+                continue
+            val = min(val, max(mom(i, a), rest))
+        f[a] = val
+    return max(best, f[0])
+
+
+def _set_bits(a: int, nodes: list[int]) -> int:
+    m = 0
+    for j, v in enumerate(nodes):
+        if (a >> j) & 1:
+            m |= 1 << v
+    return m
 
 
 def _bits_list(m: int) -> list[int]:

@@ -53,8 +53,12 @@ from serenity_mlir._dp_search import (
 from serenity_mlir.graph import Graph
 
 # First cap (stored sets) of one threshold search; doubled on each retry.
-FIRST_CAP = 200_000
+FIRST_CAP = 250_000
 BEAM_WIDTH = 64
+# Segments whose plain DP stays under this many sets are solved by it outright.
+SMALL_DP_STATES = 20_000
+# Nodes whose relative orders the lower bound examines (2^k * k max-flows).
+CRITICAL = 8
 
 
 @dataclass
@@ -248,6 +252,62 @@ def _working_set_bound(prob: Problem) -> int:
     return best
 
 
+def small_dp(prob: Problem, max_states: int) -> tuple[int, list[int], int] | None:
+    """The plain exact DP over down-closed sets (lowest peak per set), given
+    up: None, past ``max_states`` sets. On small segments it is the fastest
+    proof there is (no bounds to compute, no budget to search). Returns
+    (peak, order, sets stored)."""
+    size, rd, selffree, pred, succ_list = prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list
+    ready0 = 0
+    for v in range(prob.n):
+        if not pred[v]:
+            ready0 |= 1 << v
+    level: dict[int, tuple[int, int, int]] = {0: (prob.live0, prob.live0, ready0)}
+    parents: list[dict[int, int]] = []
+    states = 0
+    for _ in range(prob.n):
+        nxt: dict[int, tuple[int, int, int]] = {}
+        par: dict[int, int] = {}
+        for d, (pk, live, ready) in level.items():
+            x = ready
+            while x:
+                low = x & -x
+                x ^= low
+                v = low.bit_length() - 1
+                st = live + size[v]
+                p2 = pk if pk >= st else st
+                d2 = d | low
+                old = nxt.get(d2)
+                if old is not None:
+                    if old[0] > p2:
+                        nxt[d2] = (p2, old[1], old[2])
+                        par[d2] = v
+                    continue
+                f = selffree[v]
+                for um, sz in rd[v]:
+                    if not um & ~d2:
+                        f += sz
+                r2 = ready & ~low
+                for s2 in succ_list[v]:
+                    if not pred[s2] & ~d2:
+                        r2 |= 1 << s2
+                nxt[d2] = (p2, st - f, r2)
+                par[d2] = v
+        states += len(nxt)
+        if states > max_states:
+            return None
+        parents.append(par)
+        level = nxt
+    d = prob.full
+    order: list[int] = []
+    for k in range(prob.n - 1, -1, -1):
+        v = parents[k][d]
+        order.append(v)
+        d ^= 1 << v
+    order.reverse()
+    return (level[prob.full][0] if prob.n else prob.live0), order, states
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -286,10 +346,20 @@ def solve(
             if pk < seg.hi:
                 seg.hi, seg.order = pk, o
     glob_lo = max((s.lo for s in segs), default=0)
+    for seg in segs:
+        if seg.hi > max(glob_lo, seg.lo) and not budget.expired():
+            small = small_dp(seg.prob, SMALL_DP_STATES)
+            if small is not None:
+                seg.hi, seg.order, used = small
+                budget.states += used
+                seg.lo = seg.hi
+                glob_lo = max(glob_lo, seg.lo)
     for seg in sorted(segs, key=lambda s: -s.hi):
         if seg.hi <= glob_lo or budget.expired():
             continue
-        seg.lo = closure_lower_bound(seg.prob.n, seg.preds, seg.bufs, deadline=deadline, start=seg.lo)
+        seg.lo = closure_lower_bound(
+            seg.prob.n, seg.preds, seg.bufs, deadline=deadline, start=seg.lo, critical=CRITICAL
+        )
         glob_lo = max(glob_lo, seg.lo)
     first_ub = max((s.hi for s in segs), default=0)
     # 2. Beam search and the meta-search, on the segments that decide the peak.
@@ -334,8 +404,9 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
     ``tau`` starts at the lower bound (the tightest budget prunes most, and
     the bound is often the optimum), then bisects ``[lo, hi)``. A search that
     stores more than its cap means the budget admits too many partial
-    schedules: the next budget moves halfway toward ``lo`` and the cap
-    doubles (up to the memory ceiling ``MAX_STORED``)."""
+    schedules: the cap doubles (up to the memory ceiling ``MAX_STORED``) and
+    the next budget moves halfway toward ``lo`` (from ``lo`` itself, to the
+    middle: a found order there lowers ``hi`` at little cost)."""
     cap = FIRST_CAP
     tau = max(seg.lo, glob_lo)
     while seg.hi > max(seg.lo, glob_lo):
@@ -343,17 +414,14 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
         tau = min(max(tau, lo), seg.hi - 1)
         seg.tau = tau
         try:
-            # At tau == lo the budget is the tightest the search can get:
-            # restarting it with a larger cap would only redo its work, so it
-            # runs up to the memory ceiling at once.
-            res = threshold_search(seg.prob, tau, budget, MAX_STORED if tau == lo else cap)
+            res = threshold_search(seg.prob, tau, budget, cap)
         except RunCap:
-            if tau == lo:
-                raise OutOfBudget("memory") from None
             if cap >= MAX_STORED:
                 raise OutOfBudget("memory") from None
             cap *= 2
-            tau = lo + (tau - lo) // 2
+            # At lo the budget cannot get tighter: try the middle (a found
+            # order lowers hi cheaply); elsewhere move halfway toward lo.
+            tau = lo + (seg.hi - 1 - lo) // 2 if tau == lo else lo + (tau - lo) // 2
             continue
         if res.found:
             pk, _ = order_steps(seg.prob, res.order)

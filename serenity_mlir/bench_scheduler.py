@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dp-state-limit",
         type=int,
-        default=8_000_000,
-        help="the plain DP's state limit (default 8,000,000: about 2 GB of Python dicts)",
+        default=6_500_000,
+        help="the plain DP's state limit (default 6,500,000: under 2 GB of Python dicts)",
     )
     ap.add_argument("--ws", default=",".join(map(str, WS_SIZES)), help="WS sizes N, comma-separated ('' for none)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the WS graphs (default 1)")

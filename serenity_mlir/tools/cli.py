@@ -139,6 +139,7 @@ def _run_schedule_graph(a: argparse.Namespace) -> int:
                 "lower_bound_bytes": res.lower_bound_bytes,
                 "states": res.states,
                 "method": res.method,
+                "tau_bytes": res.tau_bytes,
             }
         )
     )

@@ -139,6 +139,7 @@ def test_min_cut_bound_and_threshold_search_are_sound(g: Graph) -> None:
     best = exhaustive(g)
     lb = closure_lower_bound(g.num_nodes, [set(p) for p in g.preds], graph_buffers(g))
     assert lb <= best
+    assert lb <= closure_lower_bound(g.num_nodes, [set(p) for p in g.preds], graph_buffers(g), critical=5) <= best
     prob = make_problem(g)
     for t in {best - 1, best, best + 7, lb}:
         out = threshold_search(prob, t, Budget(None, None), cap=10**6)
@@ -246,3 +247,40 @@ def test_twelve_node_graphs_equal_exhaustive_search() -> None:
         _check(g, res.order, res.peak_bytes)
         assert res.optimal
         assert res.peak_bytes == exhaustive(g)
+
+
+def test_schedule_graph_reports_bounds_states_method(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from serenity_mlir.graph import to_json
+    from serenity_mlir.tools.cli import main
+
+    g = watts_strogatz_dag(24, seed=2)
+    f = tmp_path / "g.json"
+    f.write_text(json.dumps(to_json(g)))
+    assert main(["schedule-graph", str(f), "--time-limit", "10"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("order", "peak_bytes", "optimal", "seconds", "lower_bound_bytes", "states", "method"):
+        assert key in out
+    assert out["optimal"] is True and out["method"] == "serenity"
+    assert out["lower_bound_bytes"] == out["peak_bytes"] == dp_schedule(g).peak_bytes
+    assert out["states"] > 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(model_graphs(max_nodes=11))
+def test_budgeted_search_path_equals_exhaustive(g: Graph) -> None:
+    """With the small-segment DP off, every segment goes through the bounds
+    and the meta-search over tau."""
+    from serenity_mlir import _engine
+
+    saved = _engine.SMALL_DP_STATES
+    _engine.SMALL_DP_STATES = 0
+    try:
+        for divide in (True, False):
+            r = _engine.solve(g, deadline=None, state_limit=None, divide=divide)
+            assert r.optimal
+            assert r.peak == exhaustive(g)
+            _check(g, r.order, r.peak)
+    finally:
+        _engine.SMALL_DP_STATES = saved
