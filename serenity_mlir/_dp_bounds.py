@@ -216,15 +216,6 @@ def _set_bits(a: int, nodes: list[int]) -> int:
     return m
 
 
-def _bits_list(m: int) -> list[int]:
-    out = []
-    while m:
-        low = m & -m
-        out.append(low.bit_length() - 1)
-        m ^= low
-    return out
-
-
 def _ancestors(pred_sets: list[list[int]]) -> list[int]:
     """Ancestor bitsets; ``pred_sets`` must be in a topological index order
     or any order (computed by memoised DFS)."""
