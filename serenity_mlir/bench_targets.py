@@ -26,22 +26,33 @@ from typing import Any
 
 from serenity_mlir import mlir_io
 from serenity_mlir.bench import ProgressBar, resolve_models
+from serenity_mlir.deploy import run_emulated
 from serenity_mlir.errors import SerenityError
 from serenity_mlir.pipeline import CompileOptions, compile_model
+from serenity_mlir.runtime import max_relative_error, measure
 from serenity_mlir.targets import Target, available_targets, get_target
 
+# Two CPUs' float32 results agree to this normwise relative error.
+OUTPUT_RTOL = 1e-5
 
-def _build(model: Path, out: Path, target: str, scheduler: str, run: bool) -> dict[str, Any]:
-    options = CompileOptions(
-        target=target, scheduler=scheduler, measure=run, verify_outputs=False, quiet=True
-    )
+
+def _build(model: Path, out: Path, target: str, scheduler: str) -> dict[str, Any]:
+    """Builds without running: the runs below save their outputs."""
+    options = CompileOptions(target=target, scheduler=scheduler, measure=False, verify_outputs=False, quiet=True)
     return compile_model(model, out, options)
 
 
 def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any] | None) -> dict[str, Any]:
-    """One model on one target: build (and run where it can run here)."""
-    runs = target.runnable != "none"
-    r = _build(model, workdir / f"{target.name}.vmfb", target.name, "serenity", runs)
+    """One model on one target: build, and run where it can run here (the
+    outputs saved, so a Cortex-A run is compared with the host's)."""
+    vmfb = workdir / f"{target.name}.vmfb"
+    r = _build(model, vmfb, target.name, "serenity")
+    npz = workdir / f"{target.name}.outputs.npz"
+    m: dict[str, Any] | None = None
+    if target.runnable == "local":
+        m = measure(vmfb, seed=0, save_outputs=npz)
+    elif target.runnable == "qemu-aarch64":
+        m = run_emulated(vmfb, target, seed=0, save_outputs=npz)
     row: dict[str, Any] = {
         "model": model.stem,
         "target": target.name,
@@ -52,24 +63,28 @@ def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any
         "sram_bytes": r["sram_bytes"],
         "fits_sram": r["fits_sram"],
         "predicted_peak_bytes": r["predicted_peak_bytes"],
-        "measured_peak_bytes": r.get("measured_peak_bytes"),
-        "constant_bytes": r.get("constant_bytes"),
-        "outputs_sha256": r.get("outputs_sha256"),
+        "measured_peak_bytes": m["device_bytes_peak"] if m else None,
+        "constant_bytes": m["constant_bytes"] if m else None,
+        "outputs_sha256": m["outputs_sha256"] if m else None,
     }
-    if not runs:
+    if m is None:
         # What the schedule buys on the device: the same build in imported order.
-        p = _build(model, workdir / f"{target.name}.program.vmfb", target.name, "program", False)
+        p = _build(model, workdir / f"{target.name}.program.vmfb", target.name, "program")
         row["program_order_arena_bytes"] = p["iree_arena_bytes"]
         if p["iree_arena_bytes"] and r["iree_arena_bytes"]:
             row["arena_reduction"] = round(p["iree_arena_bytes"] / r["iree_arena_bytes"], 3)
-    if host is not None and target.runnable == "qemu-aarch64":
-        row["outputs_match_host"] = row["outputs_sha256"] == host["outputs_sha256"]
-        if host["measured_peak_bytes"] and row["measured_peak_bytes"]:
-            # iree-run-module stages the module's constants in device memory;
-            # the host measurement reports them apart: compare like with like.
-            emu_nc = row["measured_peak_bytes"] - (row["constant_bytes"] or 0)
-            host_nc = host["measured_peak_bytes"] - (host.get("constant_bytes") or 0)
-            row["peak_vs_host"] = round(emu_nc / host_nc, 4)
+    if host is not None and target.runnable == "qemu-aarch64" and m is not None:
+        # Another CPU may sum in another order (vector widths, FMA): compare
+        # within the float32 tolerance, and say whether they are bit-identical.
+        err = max_relative_error(npz, workdir / "host.outputs.npz")
+        row["outputs_max_rel_error_vs_host"] = err
+        row["outputs_match_host"] = err <= OUTPUT_RTOL
+        row["outputs_bit_identical_to_host"] = m["outputs_sha256"] == host["outputs_sha256"]
+        # iree-run-module stages the module's constants in device memory;
+        # the host measurement reports them apart: compare like with like.
+        emu_nc = m["device_bytes_peak"] - (m["constant_bytes"] or 0)
+        host_nc = host["measured_peak_bytes"] - (host["constant_bytes"] or 0)
+        row["peak_vs_host"] = round(emu_nc / host_nc, 4)
     return row
 
 
@@ -77,10 +92,18 @@ def _kib(n: int | None) -> str:
     return "n/a" if n is None else f"{n / 1024:,.1f}"
 
 
+def _vs_host(r: dict[str, Any]) -> str:
+    if "outputs_match_host" not in r:
+        return "n/a"
+    if r["outputs_bit_identical_to_host"]:
+        return "bit-identical"
+    return f"{'match' if r['outputs_match_host'] else 'DIFFER'} ({r['outputs_max_rel_error_vs_host']:.1e})"
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| model | target | output | code KiB | arena KiB (imported order) | arena KiB (SERENITY) | arena reduction "
-        "| RAM KiB | fits SRAM | measured peak KiB | peak vs host | outputs = host |",
+        "| RAM KiB | fits SRAM | measured peak KiB | peak vs host | outputs vs host (max rel. error) |",
         "|" + "---|" * 12,
     ]
     for r in rows:
@@ -91,7 +114,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {'n/a' if red is None else f'{red:.2f}x'} | {_kib(r['ram_bytes'])} "
             f"| {'n/a' if r['fits_sram'] is None else ('yes' if r['fits_sram'] else 'NO')} "
             f"| {_kib(r['measured_peak_bytes'])} | {r.get('peak_vs_host', 'n/a')} "
-            f"| {r.get('outputs_match_host', 'n/a')} |"
+            f"| {_vs_host(r)} |"
         )
     return "\n".join(lines)
 
