@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from serenity_mlir._dp_search import Buf
+from serenity_mlir._dp_search import Buf, _ancestor_masks
 
 
 class _Net:
@@ -159,7 +159,7 @@ def closure_lower_bound(
         return min(step[v] + const + cut - ysum, big)
 
     # Cheap upper estimate per node: the ideal "exactly its ancestors".
-    anc = _ancestors(pred_sets)
+    anc = _ancestor_masks(n, [set(p) for p in pred_sets])
     upper = [step[v] + _live_of(bufs, anc[v]) for v in range(n)]
     best = start
     single: dict[int, int] = {}
@@ -214,37 +214,6 @@ def _set_bits(a: int, nodes: list[int]) -> int:
         if (a >> j) & 1:
             m |= 1 << v
     return m
-
-
-def _ancestors(pred_sets: list[list[int]]) -> list[int]:
-    """Ancestor bitsets; ``pred_sets`` must be in a topological index order
-    or any order (computed by memoised DFS)."""
-    n = len(pred_sets)
-    anc: list[int | None] = [None] * n
-
-    def get(v: int) -> int:
-        stack = [v]
-        while stack:
-            x = stack[-1]
-            if anc[x] is not None:
-                stack.pop()
-                continue
-            pending = [p for p in pred_sets[x] if anc[p] is None]
-            if pending:
-                stack.extend(pending)
-                continue
-            m = 0
-            for p in pred_sets[x]:
-                a = anc[p]
-                assert a is not None
-                m |= a | (1 << p)
-            anc[x] = m
-            stack.pop()
-        res = anc[v]
-        assert res is not None
-        return res
-
-    return [get(v) for v in range(n)]
 
 
 def _live_of(bufs: list[Buf], done: int) -> int:
