@@ -334,22 +334,30 @@ def plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     return written
 
 
-def resolve_models(names: list[str], samples_dir: Path, paper: bool) -> list[Path]:
-    """Model files by path, or sample networks by name (generated on demand)."""
-    from serenity_mlir.samples import SAMPLES, write_sample
+def check_models(names: list[str]) -> None:
+    """Raises for a name that is neither a model file nor a sample network,
+    before anything is written."""
+    from serenity_mlir.samples import SAMPLES
 
-    out = []
     for name in names:
         p = Path(name)
         if p.suffix in (".onnx", ".mlir", ".mlirbc"):
             if not p.is_file():
                 raise InputError(f"{p}: no such file")
-            out.append(p)
-        elif name in SAMPLES:
-            out.append(write_sample(name, samples_dir / f"{name}.onnx", paper=paper))
-        else:
+        elif name not in SAMPLES:
             raise InputError(f"'{name}' is neither a model file nor a sample network ({', '.join(SAMPLES)})")
-    return out
+
+
+def resolve_models(names: list[str], samples_dir: Path, paper: bool) -> list[Path]:
+    """Model files by path, or sample networks by name (generated on demand
+    into ``samples_dir``)."""
+    from serenity_mlir.samples import SAMPLES, write_sample
+
+    check_models(names)
+    return [
+        write_sample(name, samples_dir / f"{name}.onnx", paper=paper) if name in SAMPLES else Path(name)
+        for name in names
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     names = a.models or sorted(IRREGULAR) + sorted(REGULAR)
+    check_models(names)
     a.out.mkdir(parents=True, exist_ok=True)
     work_root = Path(tempfile.mkdtemp(prefix="serenity-bench-"))
     try:

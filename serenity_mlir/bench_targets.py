@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir import mlir_io
-from serenity_mlir.bench import ProgressBar, resolve_models
+from serenity_mlir.bench import ProgressBar, check_models, resolve_models
 from serenity_mlir.deploy import run_emulated
 from serenity_mlir.errors import SerenityError
 from serenity_mlir.pipeline import CompileOptions, compile_model
@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     from serenity_mlir.samples import SAMPLES
 
     names = a.models or list(SAMPLES)
+    check_models(names)
     targets = [get_target(t) for t in a.targets.split(",") if t] or available_targets()
     # The host runs first: the Cortex-A runs are compared with it.
     targets.sort(key=lambda t: t.name != "host")

@@ -125,3 +125,17 @@ def test_compile_never_overwrites_input(tmp_path: Path) -> None:
 def test_measure_foreign_module_needs_shapes(tmp_path: Path) -> None:
     r = run_tool("serenity-mlir", "measure", str(tmp_path / "none.vmfb"))
     assert r.returncode != 0 and "no such file" in r.stderr
+
+
+@pytest.mark.parametrize("command", ["bench", "bench-targets"])
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [("missing.onnx", "missing.onnx: no such file"), ("nosuchnet", "'nosuchnet' is neither a model file nor a sample")],
+)
+def test_bench_commands_reject_bad_models(command: str, model: str, message: str, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = run_tool("serenity-mlir", command, model, "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"error: {message}")
+    assert "intermediate files kept" not in r.stderr
+    assert not out.exists()
