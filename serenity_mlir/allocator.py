@@ -12,7 +12,8 @@ Pure functions over buffers and an order; no MLIR import.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 ALIGNMENT = 64
@@ -97,9 +98,41 @@ class SlabPrediction:
     slab_bytes: int
 
 
-def predict_slab(buffers: Sequence, order: Sequence[int], alignment: int = ALIGNMENT) -> SlabPrediction:
+def predict_slab(
+    buffers: Sequence, order: Sequence[int], alignment: int = ALIGNMENT, barriers: Collection[int] = ()
+) -> SlabPrediction:
+    """The live-bytes peak of the order's slab slices, and what IREE
+    allocates for them.
+
+    Without ``barriers`` the whole body is one execution region: one slab,
+    packed like IREE. Each barrier node ends a region: IREE then packs the
+    slices that live inside a region into that region's slab, allocated for
+    the whole region, and gives a buffer that crosses regions an allocation
+    of its own, from its producer's region to its last user's. The prediction
+    is the largest sum over a region of its slab and the crossing buffers
+    alive during it."""
     slices = slices_for_order(buffers, order)
-    return SlabPrediction(live_sum_peak(slices), pack_slab(slices, alignment)[0])
+    live = live_sum_peak(slices)
+    marks = [i for i, v in enumerate(order) if v in barriers]
+    if not marks:
+        return SlabPrediction(live, pack_slab(slices, alignment)[0])
+
+    def region(pos: int) -> int:
+        return bisect.bisect_left(marks, pos)
+
+    local: dict[int, list[Slice]] = {}
+    crossing: list[tuple[int, int, int]] = []
+    for s in slices:
+        r0, r1 = region(s.start), region(s.end)
+        if r0 == r1:
+            local.setdefault(r0, []).append(s)
+        else:
+            crossing.append((r0, r1, s.size))
+    total = 0
+    for r in range(len(marks) + 1):
+        slab = pack_slab(local.get(r, []), alignment)[0]
+        total = max(total, slab + sum(size for r0, r1, size in crossing if r0 <= r <= r1))
+    return SlabPrediction(live, total)
 
 
 def peak_position(slices: Sequence[Slice]) -> int | None:
@@ -127,6 +160,7 @@ def improve_packing(
     time_limit: float = 1.0,
     seed: int = 0,
     alignment: int = ALIGNMENT,
+    barriers: Collection[int] = (),
 ) -> list[int]:
     """Moves nodes within their valid ranges while IREE's packing of the
     order does not grow, keeping the first order found with the smallest slab.
@@ -152,7 +186,7 @@ def improve_packing(
         """(IREE's slab, the aligned live peak: the least a slab can be)."""
         sl = slices_for_order(buffers, o)
         aligned = [Slice(s.name, align(s.size, alignment), s.start, s.end) for s in sl]
-        return pack_slab(sl, alignment)[0], live_sum_peak(aligned)
+        return predict_slab(buffers, o, alignment, barriers).slab_bytes, live_sum_peak(aligned)
 
     cur = list(order)
     cur_cost = cost(cur)

@@ -24,7 +24,7 @@ from typing import Any
 from iree.compiler import ir
 
 from serenity_mlir import mlir_io
-from serenity_mlir.allocator import SlabPrediction, predict_slab
+from serenity_mlir.allocator import SlabPrediction
 from serenity_mlir.compile import compile_flow
 from serenity_mlir.dataflow import BodyGraph, build_body_graph, find_body_function
 from serenity_mlir.graph import Graph
@@ -100,7 +100,7 @@ def apply_schedule(flow: FlowModule, body: BodyGraph, result: ScheduleResult, se
 
 def predict(body: BodyGraph, result: ScheduleResult) -> SlabPrediction:
     """IREE's slab for the order (its packer simulated)."""
-    return predict_slab(body.buffers, result.order)
+    return body.predict(result.order)
 
 
 def compile_module(flow: FlowModule, out: str | Path, target: str | Target | None = None) -> float:

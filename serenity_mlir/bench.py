@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir import joint, mlir_io
-from serenity_mlir.allocator import predict_slab
 from serenity_mlir.compile import compile_flow, compile_input
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.graph import live_profile
@@ -118,7 +117,7 @@ def bench_model(
         row["num_nodes"] = body.graph.num_nodes
         row["function"] = outcome.function
         row["lower_bound_bytes"] = outcome.result.lower_bound_bytes + fixed
-        slab = predict_slab(body.buffers, outcome.result.order)
+        slab = body.predict(outcome.result.order)
         row["configs"][key] = {
             "compile_seconds": round(secs + lower_seconds, 3),
             "predicted_peak_bytes": slab.slab_bytes + fixed,

@@ -27,11 +27,12 @@ keep their relative order (chained), so reordering never changes behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from iree.compiler import ir
 
+from serenity_mlir.allocator import SlabPrediction, predict_slab
 from serenity_mlir.errors import InputError
 from serenity_mlir.graph import Graph, InputBuffer, stable_topological_order
 from serenity_mlir.mlir_io import format_location
@@ -43,7 +44,6 @@ VIEW_OPS = frozenset(
         "flow.tensor.bitcast",
         "flow.tensor.tie_shape",
         "hal.tensor.barrier",
-        "util.optimization_barrier",
         "hal.tensor.alias",
         "tensor.collapse_shape",
         "tensor.expand_shape",
@@ -82,6 +82,9 @@ FREE_OPS = frozenset(
 # (copy-on-write): like an empty buffer, its memory comes from the writer.
 LAZY_BUFFER_OPS = frozenset({"flow.tensor.empty", "flow.tensor.splat"})
 INPUT_OPS = frozenset({"hal.tensor.import"})
+# Host-side ops that end IREE's current execution region: a node of its own
+# (so the schedule places it) whose results alias its operands.
+REGION_BARRIER_OPS = frozenset({"util.optimization_barrier"})
 EXPORT_OPS = frozenset({"hal.tensor.export"})
 CONTROL_FLOW_PREFIXES = (
     "scf.",
@@ -195,6 +198,13 @@ class BodyGraph:
     input_bytes: int = 0
     output_bytes: int = 0
     buffers: tuple[Buffer, ...] = ()
+    # Nodes that end an execution region (``REGION_BARRIER_OPS``).
+    barriers: frozenset[int] = frozenset()
+
+    def predict(self, order: Sequence[int]) -> SlabPrediction:
+        """What IREE allocates for ``order``: its slabs and the buffers that
+        cross execution regions (``allocator.predict_slab``)."""
+        return predict_slab(self.buffers, order, barriers=self.barriers)
 
     @property
     def fixed_bytes(self) -> int:
@@ -412,6 +422,10 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
                 buffer_users[b].add(v)
                 producer[_value_key(r)] = v
                 continue
+            if oname in REGION_BARRIER_OPS and _value_key(op.operands[i]) in buffer_of:
+                buffer_of[_value_key(r)] = buffer_of[_value_key(op.operands[i])]
+                producer[_value_key(r)] = v
+                continue
             target: ir.Value | None = None
             if oname == "flow.tensor.update":
                 target = op.operands[0]  # ODS order: target, target_dims, ..., update
@@ -527,6 +541,7 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
         input_bytes=input_bytes,
         output_bytes=output_bytes,
         buffers=tuple(buffers),
+        barriers=frozenset(v for v, op in enumerate(node_ops) if op.name in REGION_BARRIER_OPS),
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir import mlir_io
-from serenity_mlir.allocator import peak_position, predict_slab, slices_for_order
+from serenity_mlir.allocator import peak_position, slices_for_order
 from serenity_mlir.compile import compile_input
 from serenity_mlir.dataflow import find_body_function
 from serenity_mlir.deploy import build_for_target, check_memory_budget, parse_size, run_emulated
@@ -137,8 +137,8 @@ def _compile_model(
             sched, sched_file = choice.best.outcome, choice.best.flow_file
     g = sched.body.graph
     fixed = sched.body.fixed_bytes
-    chosen = predict_slab(sched.body.buffers, sched.result.order)
-    program = predict_slab(sched.body.buffers, range(g.num_nodes))
+    chosen = sched.body.predict(sched.result.order)
+    program = sched.body.predict(range(g.num_nodes))
     budget = parse_size(options.memory_budget) if options.memory_budget is not None else None
     if budget is not None:
         # Fail before the long compile when the prediction already says no.

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir import mlir_io
-from serenity_mlir.allocator import predict_slab
 from serenity_mlir.iree_tools import iree_compile
 from serenity_mlir.targets import Target
 from serenity_mlir.transforms.rewrite_pass import SerenityRewrite, find_module_sites
@@ -114,7 +113,7 @@ def rewrite_then_schedule(
         scheduled = mlir_io.load_module(flow, mlir_io.new_context())
         outcome = SerenitySchedule(scheduler=scheduler, function=function, time_limit=time_limit).apply(scheduled)
         mlir_io.atomic_write(sched_file, mlir_io.module_to_text(scheduled))
-        slab = predict_slab(outcome.body.buffers, outcome.result.order)
+        slab = outcome.body.predict(outcome.result.order)
         return Variant(chosen, sched_file, outcome, slab.slab_bytes + outcome.body.fixed_bytes, scheduled)
 
     baseline = evaluate(())

@@ -16,7 +16,7 @@ from typing import Any
 
 from iree.compiler import ir
 
-from serenity_mlir.allocator import improve_packing, predict_slab
+from serenity_mlir.allocator import improve_packing
 from serenity_mlir.dataflow import INPUT_OPS, BodyGraph, _all_operands, build_body_graph, find_body_function
 from serenity_mlir.errors import InputError, ScheduleError
 from serenity_mlir.graph import check_order, peak
@@ -84,16 +84,16 @@ def choose_by_slab(body: BodyGraph, result: ScheduleResult, search_seconds: floa
     order replaces the scheduler's only when its slab is strictly smaller;
     ``optimal`` then stays true only if its live peak is still the optimum."""
     g = body.graph
-    slab0 = predict_slab(body.buffers, result.order).slab_bytes
+    slab0 = body.predict(result.order).slab_bytes
     best_order, best_slab, how = list(result.order), slab0, ""
     for name, fn in (("program", program_order), ("greedy", greedy_order), ("kahn", kahn_order)):
         order = fn(g)
-        slab = predict_slab(body.buffers, order).slab_bytes
+        slab = body.predict(order).slab_bytes
         if slab < best_slab:
             best_order, best_slab, how = order, slab, f"the {name} order"
     if search_seconds > 0:
-        order = improve_packing(g.preds, body.buffers, best_order, time_limit=search_seconds)
-        slab = predict_slab(body.buffers, order).slab_bytes
+        order = improve_packing(g.preds, body.buffers, best_order, time_limit=search_seconds, barriers=body.barriers)
+        slab = body.predict(order).slab_bytes
         if slab < best_slab:
             best_order, best_slab = order, slab
             how = f"{how or 'the schedule'} after a packing search"

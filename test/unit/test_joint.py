@@ -59,3 +59,4 @@ def test_joint_is_never_worse_and_its_placement_is_valid(seed: int) -> None:
                 assert oa + a.size <= ob or ob + b.size <= oa
         assert r.offsets[a.name] % 64 == 0 and r.offsets[a.name] + a.size <= r.slab_bytes
     assert r.iree_packed_slab_bytes == pack_slab(slices)[0]
+
