@@ -655,24 +655,30 @@ def _path_backward(side: _Side, d: int, k: int, n: int) -> list[int]:
 # ---------------------------------------------------------------- beam search
 
 
-def beam_search(prob: Problem, width: int, budget: Budget) -> tuple[int, list[int]]:
-    """Level-by-level search keeping the ``width`` best sets (lowest peak so
-    far, then lowest live bytes): a good upper bound. Returns (peak, order)."""
-    n = prob.n
+def level_dp(
+    prob: Problem, width: int | None = None, max_states: int | None = None, budget: Budget | None = None
+) -> tuple[int, list[int], int] | None:
+    """The level-by-level DP over down-closed sets, keeping the lowest peak
+    per set. Exact with no ``width``; with one, a beam search that keeps the
+    ``width`` best sets of each level (lowest peak so far, then lowest live
+    bytes): a good upper bound. Gives up (None) past ``max_states`` stored
+    sets and raises ``OutOfBudget`` past the budget's deadline. Returns
+    (peak, order, sets stored)."""
     size, rd, selffree, pred, succ_list = prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list
     ready0 = 0
-    for v in range(n):
-        if not prob.pred[v]:
+    for v in range(prob.n):
+        if not pred[v]:
             ready0 |= 1 << v
-    # links[i] = (link of the parent, node run last); a set's path is a link.
-    links: list[tuple[int, int]] = [(-1, -1)]
-    # set -> (peak, live, ready, link)
-    level: dict[int, tuple[int, int, int, int]] = {0: (0, prob.live0, ready0, 0)}
-    for _ in range(n):
-        if budget.expired():
+    # set -> (peak so far, live bytes, ready nodes)
+    level: dict[int, tuple[int, int, int]] = {0: (prob.live0, prob.live0, ready0)}
+    parents: list[dict[int, int]] = []  # per level: set -> the node run last
+    states = 0
+    for _ in range(prob.n):
+        if budget is not None and budget.expired():
             raise OutOfBudget("time")
-        nxt: dict[int, tuple[int, int, int, int]] = {}
-        for d, (pk, live, ready, link) in level.items():
+        nxt: dict[int, tuple[int, int, int]] = {}
+        par: dict[int, int] = {}
+        for d, (pk, live, ready) in level.items():
             x = ready
             while x:
                 low = x & -x
@@ -682,27 +688,43 @@ def beam_search(prob: Problem, width: int, budget: Budget) -> tuple[int, list[in
                 p2 = pk if pk >= st else st
                 d2 = d | low
                 old = nxt.get(d2)
-                if old is not None and old[0] <= p2:
+                if old is not None:
+                    # Same set, same live bytes and ready nodes: keep the lower peak.
+                    if old[0] > p2:
+                        nxt[d2] = (p2, old[1], old[2])
+                        par[d2] = v
                     continue
                 f = selffree[v]
                 for um, sz in rd[v]:
                     if not um & ~d2:
                         f += sz
                 r2 = ready & ~low
-                for s in succ_list[v]:
-                    if not pred[s] & ~d2:
-                        r2 |= 1 << s
-                links.append((link, v))
-                nxt[d2] = (p2, st - f, r2, len(links) - 1)
-        if len(nxt) > width:
-            level = dict(heapq.nsmallest(width, nxt.items(), key=lambda kv: (kv[1][0], kv[1][1])))
-        else:
-            level = nxt
-        budget.states += len(level)
-    pk, _, _, link = level[prob.full]
+                for s2 in succ_list[v]:
+                    if not pred[s2] & ~d2:
+                        r2 |= 1 << s2
+                nxt[d2] = (p2, st - f, r2)
+                par[d2] = v
+        if width is not None and len(nxt) > width:
+            nxt = dict(heapq.nsmallest(width, nxt.items(), key=lambda kv: (kv[1][0], kv[1][1])))
+        states += len(nxt)
+        if budget is not None:
+            budget.states += len(nxt)
+        if max_states is not None and states > max_states:
+            return None
+        parents.append(par)
+        level = nxt
+    d = prob.full
     order: list[int] = []
-    while link > 0:
-        link, v = links[link]
+    for k in range(prob.n - 1, -1, -1):
+        v = parents[k][d]
         order.append(v)
+        d ^= 1 << v
     order.reverse()
-    return pk, order
+    return level[prob.full][0], order, states
+
+
+def beam_search(prob: Problem, width: int, budget: Budget) -> tuple[int, list[int]]:
+    """``level_dp`` keeping the ``width`` best sets per level: (peak, order)."""
+    res = level_dp(prob, width=width, budget=budget)
+    assert res is not None  # no state cap was given
+    return res[0], res[1]

@@ -47,6 +47,7 @@ from serenity_mlir._dp_search import (
     build_problem,
     freed,
     graph_buffers,
+    level_dp,
     order_steps,
     threshold_search,
 )
@@ -253,59 +254,11 @@ def _working_set_bound(prob: Problem) -> int:
 
 
 def small_dp(prob: Problem, max_states: int) -> tuple[int, list[int], int] | None:
-    """The plain exact DP over down-closed sets (lowest peak per set), given
-    up: None, past ``max_states`` sets. On small segments it is the fastest
-    proof there is (no bounds to compute, no budget to search). Returns
-    (peak, order, sets stored)."""
-    size, rd, selffree, pred, succ_list = prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list
-    ready0 = 0
-    for v in range(prob.n):
-        if not pred[v]:
-            ready0 |= 1 << v
-    level: dict[int, tuple[int, int, int]] = {0: (prob.live0, prob.live0, ready0)}
-    parents: list[dict[int, int]] = []
-    states = 0
-    for _ in range(prob.n):
-        nxt: dict[int, tuple[int, int, int]] = {}
-        par: dict[int, int] = {}
-        for d, (pk, live, ready) in level.items():
-            x = ready
-            while x:
-                low = x & -x
-                x ^= low
-                v = low.bit_length() - 1
-                st = live + size[v]
-                p2 = pk if pk >= st else st
-                d2 = d | low
-                old = nxt.get(d2)
-                if old is not None:
-                    if old[0] > p2:
-                        nxt[d2] = (p2, old[1], old[2])
-                        par[d2] = v
-                    continue
-                f = selffree[v]
-                for um, sz in rd[v]:
-                    if not um & ~d2:
-                        f += sz
-                r2 = ready & ~low
-                for s2 in succ_list[v]:
-                    if not pred[s2] & ~d2:
-                        r2 |= 1 << s2
-                nxt[d2] = (p2, st - f, r2)
-                par[d2] = v
-        states += len(nxt)
-        if states > max_states:
-            return None
-        parents.append(par)
-        level = nxt
-    d = prob.full
-    order: list[int] = []
-    for k in range(prob.n - 1, -1, -1):
-        v = parents[k][d]
-        order.append(v)
-        d ^= 1 << v
-    order.reverse()
-    return (level[prob.full][0] if prob.n else prob.live0), order, states
+    """The plain exact DP over down-closed sets, given up (None) past
+    ``max_states`` sets. On small segments it is the fastest proof there is
+    (no bounds to compute, no budget to search). Returns (peak, order, sets
+    stored)."""
+    return level_dp(prob, max_states=max_states)
 
 
 # ---------------------------------------------------------------- entry point
