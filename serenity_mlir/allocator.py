@@ -111,7 +111,11 @@ def predict_slab(
     of its own, from its producer's region to its last user's. The prediction
     is the largest sum over a region of its slab and the crossing buffers
     alive during it."""
-    slices = slices_for_order(buffers, order)
+    return _predict(slices_for_order(buffers, order), order, alignment, barriers)
+
+
+def _predict(slices: list[Slice], order: Sequence[int], alignment: int, barriers: Collection[int]) -> SlabPrediction:
+    """``predict_slab`` on slices already laid out for ``order``."""
     live = live_sum_peak(slices)
     marks = [i for i, v in enumerate(order) if v in barriers]
     if not marks:
@@ -186,7 +190,7 @@ def improve_packing(
         """(IREE's slab, the aligned live peak: the least a slab can be)."""
         sl = slices_for_order(buffers, o)
         aligned = [Slice(s.name, align(s.size, alignment), s.start, s.end) for s in sl]
-        return predict_slab(buffers, o, alignment, barriers).slab_bytes, live_sum_peak(aligned)
+        return _predict(sl, o, alignment, barriers).slab_bytes, live_sum_peak(aligned)
 
     cur = list(order)
     cur_cost = cost(cur)

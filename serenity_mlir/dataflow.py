@@ -584,7 +584,7 @@ def _emplaceable_source(v: ir.Value) -> ir.Value | None:
     views: that result's one use, once views fold away, is the update. Only
     untied results from the first one on qualify, as in IREE's pass."""
     while True:
-        if not _single_use(v) or len(list(v.uses)) != 1:
+        if len(list(v.uses)) != 1:
             return None
         if isinstance(v.owner, ir.Block):
             return None  # a function argument
@@ -602,7 +602,7 @@ def _emplaceable_source(v: ir.Value) -> ir.Value | None:
             if r == v:
                 return v
             # An earlier result that is not emplaced stops IREE's walk.
-            if len(list(r.uses)) != 1 or _emplaceable_source_use(r) is None:
+            if _emplaceable_source_use(r) is None:
                 return None
         return None
 
@@ -640,7 +640,7 @@ def _emplaced_chains(body_ops: list[ir.Operation]) -> list[tuple[ir.Value, list[
     for root in roots:
         links: list[tuple[ir.Operation, ir.Value | None]] = []
         cur = root
-        while _single_use(cur) and len(list(cur.uses)) == 1 and hash(cur) in by_target:
+        while len(list(cur.uses)) == 1 and hash(cur) in by_target:
             upd = by_target[hash(cur)]
             src = _update_source(upd)
             assert src is not None
