@@ -67,6 +67,11 @@ class Progress:
                 flush=True,
             )
 
+    def detail(self, what: str) -> None:
+        """A line inside the current step (long steps say what they are at)."""
+        if not self.quiet:
+            print(f"      {what}", file=sys.stderr, flush=True)
+
 
 def schedule_flow_file(
     flow_in: Path, flow_out: Path, scheduler: str, function: str | None, time_limit: float | None
@@ -129,7 +134,14 @@ def _compile_model(
         progress("rewriting concat -> convolution sites and scheduling again")
         input_file = next(workdir.glob("model.input.*"))
         choice = rewrite_then_schedule(
-            input_file, target, workdir, options.scheduler, options.function, options.time_limit, options.extra_flags
+            input_file,
+            target,
+            workdir,
+            options.scheduler,
+            options.function,
+            options.time_limit,
+            options.extra_flags,
+            log=progress.detail,
         )
         rewrite_fields = choice.report_fields()
         if choice.applied:

@@ -467,16 +467,21 @@ def _split_channel_wise(
 
 
 def _barrier(v: ir.Value) -> ir.Value:
-    """``util.optimization_barrier``: keeps IREE from undoing the chain.
+    """``iree_tensor_ext.compute_barrier.start``: keeps IREE from undoing the chain.
 
-    IREE splits a convolution with a non-zero init into a zero-init
-    convolution plus an element-wise add, and its element-wise fusion then
-    merges the adds of all partial convolutions into one dispatch that reads
-    every partial result at once (seen on DARTS: three 8 KiB partials live
-    together, the local peak went up by 46%). A barrier between the partial
-    convolutions keeps each add with its own convolution, so only one
-    accumulator is live. The barrier is a no-op at run time."""
-    return ir.Operation.create("util.optimization_barrier", results=[v.type], operands=[v]).results[0]
+    IREE's ``DetachElementwiseFromNamedOps`` splits a convolution whose init
+    is produced by another linalg op into a zero-init convolution plus an
+    element-wise add, and element-wise fusion then merges the adds of all
+    partial convolutions into one dispatch that reads every partial result at
+    once (seen on DARTS: three partials live together, no memory saved). With
+    a non-linalg op between one partial convolution and the next one's init,
+    the detach does not fire and each partial convolution accumulates into
+    the previous result in place (its dispatch result is tied to the
+    accumulator). IREE's compute barrier is removed after dispatch formation,
+    so unlike ``util.optimization_barrier`` (which this pass used before) it
+    does not end IREE's execution region: the whole body stays one region
+    with one packed slab, and the accumulator costs nothing extra."""
+    return ir.Operation.create("iree_tensor_ext.compute_barrier.start", results=[v.type], operands=[v]).results[0]
 
 
 def _split_kernel_wise(

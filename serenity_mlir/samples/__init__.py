@@ -22,7 +22,7 @@ from collections.abc import Callable
 import onnx
 
 from .branches import build_branches
-from .darts import build_darts
+from .darts import build_darts, build_darts_cifar
 from .mobilenetv2 import build_mobilenetv2
 from .randwire import build_randwire_cifar10, build_randwire_cifar100
 from .resnet import build_resnet
@@ -31,17 +31,19 @@ from .swiftnet import build_swiftnet
 SAMPLES: dict[str, Callable[..., onnx.ModelProto]] = {
     "branches": build_branches,
     "darts": build_darts,
+    "darts_cifar": build_darts_cifar,
     "swiftnet": build_swiftnet,
     "randwire_cifar10": build_randwire_cifar10,
     "randwire_cifar100": build_randwire_cifar100,
     "mobilenetv2": build_mobilenetv2,
     "resnet": build_resnet,
 }
-IRREGULAR = {"darts", "swiftnet", "randwire_cifar10", "randwire_cifar100"}
+IRREGULAR = {"darts", "darts_cifar", "swiftnet", "randwire_cifar10", "randwire_cifar100"}
 REGULAR = {"mobilenetv2", "resnet"}
 
 __all__ = [
-    "IRREGULAR", "REGULAR", "SAMPLES", "build_branches", "build_darts", "build_mobilenetv2",
+    "IRREGULAR", "REGULAR", "SAMPLES", "build_branches", "build_darts", "build_darts_cifar",
+    "build_mobilenetv2",
     "build_randwire_cifar10", "build_randwire_cifar100", "build_resnet", "build_swiftnet",
     "write_sample",
 ]

@@ -138,3 +138,38 @@ def build_darts(*, channels: int | None = None, layers: int | None = None,
         s0, s1, reduction_prev = s1, out, reduction
     logits = b.classifier(s1, classes)
     return b.build(logits, doc=f"DARTS_V2 network: C={c}, {layers} cells, {res}x{res} input.")
+
+
+def build_darts_cifar(*, channels: int | None = None, layers: int | None = None,
+                      resolution: int | None = None, classes: int | None = None, seed: int = 0,
+                      paper: bool = False) -> onnx.ModelProto:
+    """DARTS_V2 CIFAR-10 network (``NetworkCIFAR`` of the reference code).
+
+    Unlike the ImageNet network, the stem keeps the full resolution (one 3x3
+    conv to 3*C channels and BN), so the cells, not the stem, hold the
+    largest activations: every cell's output is a 4*C-channel Concat that
+    the next two cells read through ReLU -> 1x1 conv (or FactorizedReduce).
+    Those concat -> convolution pairs are what identity graph rewriting
+    targets.  Small default: the DARTS search-phase size (32x32, C=16, 8
+    cells), 10 classes; ``paper=True``: the published evaluation network
+    (C=36, 20 cells).
+    """
+    c = pick(channels, 16, 36, paper)
+    layers = pick(layers, 8, 20, paper)
+    res = pick(resolution, 32, 32, paper)
+    classes = pick(classes, 10, 10, paper)
+    b = GraphBuilder("darts_cifar", (1, 3, res, res), seed)
+    with b.scope("stem"):
+        stem = b.batch_norm(b.conv(b.input_name, 3 * c, 3, gain=1.0))
+    s0 = s1 = stem
+    c_curr, reduction_prev = c, False
+    reductions = {layers // 3, 2 * layers // 3}
+    for i in range(layers):
+        reduction = i in reductions
+        if reduction:
+            c_curr *= 2
+        with b.scope(f"cells.{i}"):
+            out = cell(b, s0, s1, c_curr, reduction, reduction_prev)
+        s0, s1, reduction_prev = s1, out, reduction
+    logits = b.classifier(s1, classes)
+    return b.build(logits, doc=f"DARTS_V2 CIFAR network: C={c}, {layers} cells, {res}x{res} input.")

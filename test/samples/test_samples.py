@@ -37,9 +37,9 @@ def nodes_by_name(m: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
 
 
 def test_registry() -> None:
-    assert set(SAMPLES) == {"branches", "darts", "swiftnet", "randwire_cifar10",
+    assert set(SAMPLES) == {"branches", "darts", "darts_cifar", "swiftnet", "randwire_cifar10",
                             "randwire_cifar100", "mobilenetv2", "resnet"}
-    assert IRREGULAR == {"darts", "swiftnet", "randwire_cifar10", "randwire_cifar100"}
+    assert IRREGULAR == {"darts", "darts_cifar", "swiftnet", "randwire_cifar10", "randwire_cifar100"}
     assert REGULAR == {"mobilenetv2", "resnet"}
     assert not IRREGULAR & REGULAR
 
@@ -117,6 +117,29 @@ def test_darts_cells() -> None:
            and any(a.name == "group" and a.i > 1 for a in n.attribute)]
     n_sep = sum(op == "sep_conv_3x3" for op, _ in DARTS_V2_NORMAL)
     assert len(dws) == 2 * n_sep + 1
+
+
+def test_darts_cifar_cells() -> None:
+    """NetworkCIFAR: a full-resolution stem, 8 cells with reductions at 2 and 5;
+    each cell's output concat is read by the next two cells' preprocessing."""
+    m = model("darts_cifar")
+    by_name = nodes_by_name(m)
+    stem = by_name["stem/conv"]
+    assert [a.i for a in stem.attribute if a.name == "group"] == [1]
+    assert [list(a.ints) for a in stem.attribute if a.name == "strides"] == [[1, 1]]
+    readers: dict[str, list[str]] = {}
+    for n in m.graph.node:
+        for x in n.input:
+            readers.setdefault(x, []).append(n.name)
+    for i in range(8):
+        concat = by_name[f"cells.{i}/concat"]
+        assert list(concat.input) == [f"cells.{i}/node{k}" for k in CONCAT]
+        users = readers[concat.output[0]]
+        if i < 6:
+            assert len(users) == 2 and all(by_name[u].op_type == "Relu" for u in users), users
+    reductions = [i for i in range(8) if any(n.op_type == "MaxPool" for n in m.graph.node
+                                             if n.name.startswith(f"cells.{i}/"))]
+    assert reductions == [2, 5]
 
 
 def test_darts_forward_order() -> None:

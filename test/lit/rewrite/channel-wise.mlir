@@ -27,8 +27,8 @@
 // The weights are sliced at compile time: W[:, 0:3] starts with -1.0, W[:, 3:8] with 0.8.
 // CHECK: %[[WA:.*]] = arith.constant dense<"0x000080BF{{.*}}> : tensor<4x3x3x3xf32>
 // CHECK: %[[YA:.*]] = linalg.conv_2d_nchw_fchw {dilations = dense<2> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%[[PA]], %[[WA]] : tensor<1x3x20x20xf32>, tensor<4x3x3x3xf32>) outs(%[[INIT]] : tensor<1x4x8x8xf32>)
-// A barrier keeps IREE from merging the accumulation into one add of all partials.
-// CHECK: %[[BA:.*]] = util.optimization_barrier %[[YA]] : tensor<1x4x8x8xf32>
+// A compute barrier keeps IREE from merging the accumulation into one add of all partials.
+// CHECK: %[[BA:.*]] = iree_tensor_ext.compute_barrier.start %[[YA]] : tensor<1x4x8x8xf32>
 // CHECK: %[[WB:.*]] = arith.constant dense<"0xCDCC4C3F{{.*}}> : tensor<4x5x3x3xf32>
 // CHECK: %[[YB:.*]] = linalg.conv_2d_nchw_fchw {dilations = dense<2> : vector<2xi64>, strides = dense<2> : vector<2xi64>} ins(%[[PB]], %[[WB]] : tensor<1x5x20x20xf32>, tensor<4x5x3x3xf32>) outs(%[[BA]] : tensor<1x4x8x8xf32>)
 // CHECK-NOT: tensor.concat
