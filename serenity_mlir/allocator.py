@@ -165,6 +165,7 @@ def improve_packing(
     seed: int = 0,
     alignment: int = ALIGNMENT,
     barriers: Collection[int] = (),
+    max_moves: int | None = None,
 ) -> list[int]:
     """Moves nodes within their valid ranges while IREE's packing of the
     order does not grow, keeping the first order found with the smallest slab.
@@ -173,9 +174,13 @@ def improve_packing(
     then fragments: the slab can exceed the live peak by tens of percent, yet
     another order with the same live peak may pack tightly. A seeded hill
     climb (sideways moves allowed, to cross plateaus) looks for one; it stops
-    at ``time_limit`` seconds or as soon as the slab equals the order's live
-    peak (no fragmentation left). ``preds`` are the graph's order constraints;
-    every order it visits is a valid topological order."""
+    after ``max_moves`` candidate orders, at ``time_limit`` seconds, or as soon
+    as the slab equals the order's live peak (no fragmentation left). With a
+    move budget the result depends only on the inputs and the seed, not on how
+    busy the machine is (the time limit is then a safety cap): the rewrite
+    driver compares schedules of several graphs and must not be swayed by
+    noise. ``preds`` are the graph's order constraints; every order it visits
+    is a valid topological order."""
     import random
     import time
 
@@ -196,7 +201,11 @@ def improve_packing(
     cur_cost = cost(cur)
     best, best_cost = list(cur), cur_cost
     deadline = time.perf_counter() + time_limit
+    moves = 0
     while best_cost[0] > best_cost[1] and time.perf_counter() < deadline and n > 1:
+        if max_moves is not None and moves >= max_moves:
+            break
+        moves += 1
         pos = {v: i for i, v in enumerate(cur)}
         v = cur[rng.randrange(n)]
         i = pos[v]

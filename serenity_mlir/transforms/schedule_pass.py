@@ -35,8 +35,11 @@ class SerenitySchedule:
     time_limit: float | None = 60.0
     serial: bool = True
     model: str = "iree"
-    # Seconds of local search for an order IREE packs more tightly (0: off).
-    pack_search_seconds: float = 2.0
+    # Local search for an order IREE packs more tightly: candidate orders
+    # tried (0: off), and a cap in seconds in case a huge graph makes each
+    # try slow. The move budget, not the clock, makes the result repeatable.
+    pack_search_moves: int = 3000
+    pack_search_seconds: float = 30.0
 
     def apply(self, module: ir.Operation) -> ScheduleOutcome:
         fname, func = find_body_function(module, self.function)
@@ -45,7 +48,7 @@ class SerenitySchedule:
         program_peak = peak(g, range(g.num_nodes))
         result = schedule(g, self.scheduler, time_limit=self.time_limit)
         if self.scheduler == "serenity" and self.model == "iree":
-            result = choose_by_slab(body, result, self.pack_search_seconds)
+            result = choose_by_slab(body, result, self.pack_search_seconds, self.pack_search_moves)
         apply_order(body, result.order)
         if self.serial:
             set_serial_partitioning(module)
@@ -73,7 +76,9 @@ class ScheduleOutcome:
     module: Any = None
 
 
-def choose_by_slab(body: BodyGraph, result: ScheduleResult, search_seconds: float = 2.0) -> ScheduleResult:
+def choose_by_slab(
+    body: BodyGraph, result: ScheduleResult, search_seconds: float = 30.0, search_moves: int = 3000
+) -> ScheduleResult:
     """Keeps the order whose packed slab is smallest.
 
     The scheduler minimises the sum of live bytes; IREE packs the slices
@@ -91,8 +96,10 @@ def choose_by_slab(body: BodyGraph, result: ScheduleResult, search_seconds: floa
         slab = body.predict(order).slab_bytes
         if slab < best_slab:
             best_order, best_slab, how = order, slab, f"the {name} order"
-    if search_seconds > 0:
-        order = improve_packing(g.preds, body.buffers, best_order, time_limit=search_seconds, barriers=body.barriers)
+    if search_seconds > 0 and search_moves > 0:
+        order = improve_packing(
+            g.preds, body.buffers, best_order, time_limit=search_seconds, barriers=body.barriers, max_moves=search_moves
+        )
         slab = body.predict(order).slab_bytes
         if slab < best_slab:
             best_order, best_slab = order, slab
