@@ -14,7 +14,9 @@ what IREE allocates (DESIGN.md):
   ``flow.tensor.update`` is written straight into the concat buffer, as
   IREE's stream phase does (``iree-stream-emplace-allocations``): no buffer
   of its own, and the writers of one concat run in the order of the update
-  chain, the first one allocating the buffer;
+  chain, the first one allocating the buffer; concats of one type whose
+  ``flow.tensor.empty`` CSE merged get a buffer each (IREE clones it per
+  chain before emplacing);
 - weights and constants (``util.global.load``, constants) are not activations;
 - function inputs (``hal.tensor.import``, or block arguments at the input
   level) are live from the start until their last use; exported results and
@@ -330,17 +332,25 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
             buffer_of[_value_key(arg)] = new_buffer(size, None, arg.get_name(), is_input=True)
 
     chains = _emplaced_chains(body_ops)
-    emplaced_into: dict[int, int] = {}  # dispatch result -> root buffer
+    emplaced_into: dict[int, int] = {}  # dispatch result -> concat buffer
     emplaced_updates: set[int] = set()
+    chain_buffer: dict[int, int] = {}  # update of an emplaced chain -> its concat buffer
+    chain_buffers: list[tuple[int, list[tuple[ir.Operation, ir.Value | None]]]] = []
     for root, links in chains:
-        if _value_key(root) not in buffer_of:
-            size = size_of(root, _defining_op(root))
-            if size is None:
-                continue
-            buffer_of[_value_key(root)] = new_buffer(size, None, root.get_name(), lazy=True)
+        size = size_of(root, _defining_op(root))
+        if size is None:
+            continue
+        # A fresh value that CSE shared between several concats is cloned for
+        # each (copy-on-write of an empty or splat value: a fresh buffer), so
+        # every chain gets a buffer of its own.
+        b = new_buffer(size, None, root.get_name(), lazy=True)
+        if _single_use(root):
+            buffer_of[_value_key(root)] = b
+        chain_buffers.append((b, links))
         for update, source in links:
+            chain_buffer[_op_key(update)] = b
             if source is not None:
-                emplaced_into[_value_key(source)] = buffer_of[_value_key(root)]
+                emplaced_into[_value_key(source)] = b
                 emplaced_updates.add(_op_key(update))
 
     node_ops: list[ir.Operation] = []
@@ -370,9 +380,9 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
         if _op_key(op) in emplaced_updates:
             # The writer already wrote its slice in place: the update is a
             # view of the concat buffer, produced by that writer.
-            src, tgt = _update_source(op), op.operands[0]
+            src = _update_source(op)
             assert src is not None
-            buffer_of[_value_key(op.results[0])] = buffer_of[_value_key(tgt)]
+            buffer_of[_value_key(op.results[0])] = chain_buffer[_op_key(op)]
             if _value_key(src) in producer:
                 producer[_value_key(op.results[0])] = producer[_value_key(src)]
             continue
@@ -426,6 +436,13 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
                 buffer_of[_value_key(r)] = buffer_of[_value_key(op.operands[i])]
                 producer[_value_key(r)] = v
                 continue
+            if _op_key(op) in chain_buffer:
+                # A copying link of an emplaced concat: into the chain's buffer.
+                b = chain_buffer[_op_key(op)]
+                buffer_users[b].add(v)
+                buffer_of[_value_key(r)] = b
+                producer[_value_key(r)] = v
+                continue
             target: ir.Value | None = None
             if oname == "flow.tensor.update":
                 target = op.operands[0]  # ODS order: target, target_dims, ..., update
@@ -453,14 +470,8 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
     # The writers of an emplaced concat run in update-chain order (each one
     # writes into the previous one's result); the first one allocates it.
     node_of = {_op_key(op): i for i, op in enumerate(node_ops)}
-    for root, links in chains:
-        if _value_key(root) not in buffer_of:
-            continue
-        writers = [
-            node_of[_op_key(_defining_op(src) if src is not None else upd)]
-            for upd, src in links
-        ]
-        b = buffer_of[_value_key(root)]
+    for b, links in chain_buffers:
+        writers = [node_of[_op_key(_defining_op(src) if src is not None else upd)] for upd, src in links]
         buffer_alloc[b] = writers[0]
         for w in writers:
             buffer_users[b].add(w)
@@ -627,28 +638,41 @@ def _emplaced_chains(body_ops: list[ir.Operation]) -> list[tuple[ir.Value, list[
     """Concats built by a chain of ``flow.tensor.update`` ops into a fresh
     (empty or splat) buffer, each link used once: (the fresh value, the
     links in chain order as (update, the dispatch result written in place or
-    None when the update copies)). Only chains with at least one emplaced
-    link are returned: the others keep the plain in-place update model."""
-    by_target: dict[int, ir.Operation] = {}
-    roots: list[ir.Value] = []
-    for op in body_ops:
-        if op.name == "flow.tensor.update" and _update_source(op) is not None:
-            by_target[hash(op.operands[0])] = op
-        if op.name in LAZY_BUFFER_OPS:
-            roots.extend(op.results)
+    None when the update copies)). A fresh value that CSE shared between
+    several concats starts one chain per concat (IREE clones it for each).
+    Only chains with at least one emplaced link are returned: the others
+    keep the plain in-place update model."""
     chains = []
-    for root in roots:
-        links: list[tuple[ir.Operation, ir.Value | None]] = []
-        cur = root
-        while len(list(cur.uses)) == 1 and hash(cur) in by_target:
-            upd = by_target[hash(cur)]
-            src = _update_source(upd)
-            assert src is not None
-            links.append((upd, _emplaceable_source(src)))
-            cur = upd.results[0]
-        if any(src is not None for _, src in links):
-            chains.append((root, links))
+    position = {_op_key(op): i for i, op in enumerate(body_ops)}
+    for op in body_ops:
+        if op.name not in LAZY_BUFFER_OPS:
+            continue
+        for root in op.results:
+            # In block order (a use list runs newest first).
+            for first in sorted(_updates_into(root), key=lambda u: position.get(_op_key(u), -1)):
+                links: list[tuple[ir.Operation, ir.Value | None]] = []
+                upd: ir.Operation | None = first
+                while upd is not None:
+                    src = _update_source(upd)
+                    assert src is not None
+                    links.append((upd, _emplaceable_source(src)))
+                    cur = upd.results[0]
+                    nxt = _updates_into(cur)
+                    upd = nxt[0] if len(nxt) == 1 and len(list(cur.uses)) == 1 else None
+                if any(src is not None for _, src in links):
+                    chains.append((root, links))
     return chains
+
+
+def _updates_into(v: ir.Value) -> list[ir.Operation]:
+    """The ``flow.tensor.update`` ops that write into ``v`` (as their target)."""
+    out: list[ir.Operation] = []
+    for use in v.uses:
+        user = use.owner
+        op = user.operation if hasattr(user, "operation") else user
+        if op.name == "flow.tensor.update" and use.operand_number == 0 and _update_source(op) is not None:
+            out.append(op)
+    return out
 
 
 def _is_pure(name: str) -> bool:
