@@ -11,7 +11,9 @@ soon as its own share of the work is done, and the concat is never built:
   from the original init (which carries the bias, so the bias is added once)
   and each later one accumulates into the previous result. No extra add ops.
 - kernel-wise partitioning:
-  ``depthwise(concat(x1..xn), K) = concat(depthwise(xi, Ki))``.
+  ``depthwise(concat(x1..xn), K) = concat(depthwise(xi, Ki))``, and the same
+  for pooling (max, min, sum: global average pooling after IREE's input
+  phase), which also works channel by channel.
 
 Between the concat and the convolution the matcher looks through ops that
 commute with a split along the concat dimension: element-wise
@@ -54,13 +56,21 @@ CHANNEL_WISE = {
     "linalg.conv_1d_nwc_wcf": (2, 1),
     "linalg.conv_3d_ncdhw_fcdhw": (1, 1),
 }
-# Kernel-wise partitioning: op -> (channel dim of the input, of the filter, of the output).
-KERNEL_WISE = {
+# Kernel-wise partitioning: op -> (channel dim of the input, of the filter
+# (None: the op has no per-channel weights), of the output).
+KERNEL_WISE: dict[str, tuple[int, int | None, int]] = {
     "linalg.depthwise_conv_2d_nchw_chw": (1, 0, 1),
     "linalg.depthwise_conv_2d_nhwc_hwc": (3, 2, 3),
     "linalg.depthwise_conv_1d_ncw_cw": (1, 0, 1),
     "linalg.depthwise_conv_1d_nwc_wc": (2, 1, 2),
 }
+# Pooling works channel by channel like a depthwise convolution whose window
+# operand is only a shape: pool(concat(xi)) = concat(pool(xi)). (Global
+# average pooling becomes a sum pool and a division after IREE's input phase.)
+for _layout, _c in (("nchw", 1), ("nhwc", 3)):
+    for _kind in ("sum", "max", "min"):
+        KERNEL_WISE[f"linalg.pooling_{_layout}_{_kind}"] = (_c, None, _c)
+POOLING = frozenset(k for k in KERNEL_WISE if k.startswith("linalg.pooling_"))
 GROUPED = (
     "linalg.conv_2d_ngchw_fgchw",
     "linalg.conv_2d_ngchw_gfchw",
@@ -260,7 +270,7 @@ def _check_conv(site: Site, op: ir.Operation, chain_values: set[ir.Value]) -> No
     in_dim = CHANNEL_WISE[op.name][0] if op.name in CHANNEL_WISE else KERNEL_WISE[op.name][0]
     if in_dim != site.dim:
         raise _NotRewritable(f"the concat joins dim {site.dim} but {_where(op)} reads channels on dim {in_dim}")
-    if _constant_array(op.operands[1]) is None:
+    if op.name not in POOLING and _constant_array(op.operands[1]) is None:
         raise _NotRewritable(f"the weights of {_where(op)} are not a compile-time constant")
     if len(op.results) != 1 or _static_shape(op.results[0].type) is None:
         raise _NotRewritable(f"{_where(op)} has a dynamic result")
@@ -494,7 +504,7 @@ def _split_kernel_wise(
     with op.context, op.location, ir.InsertionPoint(op):
         for i, (off, size) in enumerate(zip(offsets, sizes, strict=True)):
             rtype = _with_dim(op.results[0].type, odim, size)
-            ki = slice_value(k, kdim, off, size)
+            ki = k if kdim is None else slice_value(k, kdim, off, size)
             init_i = slice_value(init, odim, off, size)
             new = _recreate(op, [piece[(x, i)], ki, init_i], [rtype])
             parts.append(new.results[0])

@@ -1,9 +1,9 @@
 """Identity graph rewriting on real networks: what it finds, and that a
 rewritten module computes what the original did (IREE compiler and runtime).
 
-The numerics tests force every rewritable site (the driver would keep only
-those that lower the peak, which on the small samples is none): the point is
-that a rewrite, wherever applied, keeps the math.
+The numerics tests force every rewritable site (the driver keeps only those
+that lower the peak): the point is that a rewrite, wherever applied, keeps
+the math.
 """
 
 from __future__ import annotations
@@ -66,32 +66,47 @@ def concat_conv_model(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def darts_forced(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    d = tmp_path_factory.mktemp("darts-rewrite")
-    linalg = _linalg(ROOT / "samples" / "darts.onnx", d)
+def _forced(name: str, shape: str, d: Path) -> dict:
+    """Every rewritable site of sample ``name`` rewritten, compiled and run
+    beside the original on the same seeded input."""
+    linalg = _linalg(ROOT / "samples" / f"{name}.onnx", d)
     sites = _sites(linalg)
     rewritten = d / "rewritten.mlir"
     applied = _force_rewrite(linalg, rewritten)
     _compile_linalg(linalg, d / "orig.vmfb")
     _compile_linalg(rewritten, d / "rw.vmfb")
-    m_orig = measure(d / "orig.vmfb", "darts", inputs=["1x3x64x64xf32"], seed=3, save_outputs=d / "orig.npz")
-    m_rw = measure(d / "rw.vmfb", "darts", inputs=["1x3x64x64xf32"], seed=3, save_outputs=d / "rw.npz")
-    return {"dir": d, "sites": sites, "applied": applied, "orig": m_orig, "rw": m_rw, "text": rewritten.read_text()}
+    m_orig = measure(d / "orig.vmfb", name, inputs=[shape], seed=3, save_outputs=d / "orig.npz")
+    m_rw = measure(d / "rw.vmfb", name, inputs=[shape], seed=3, save_outputs=d / "rw.npz")
+    return {"dir": d, "sites": sites, "applied": applied, "orig": m_orig, "rw": m_rw, "text": rewritten.read_text(),
+            "name": name, "shape": shape}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def darts_forced(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _forced("darts", "1x3x64x64xf32", tmp_path_factory.mktemp("darts-rewrite"))
+
+
+@pytest.fixture(scope="module")
+def swiftnet_forced(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return _forced("swiftnet", "1x3x96x96xf32", tmp_path_factory.mktemp("swiftnet-rewrite"))
 
 
 def test_darts_sites(darts_forced: dict) -> None:
     sites = darts_forced["sites"]
     # Five concats: two factorized reduces, three cell outputs. The outputs
     # of cells 0 and 1 reach only 1x1 convolutions (through ReLU and, for
-    # the factorized reduce, a one-pixel spatial shift): rewritable.
+    # the factorized reduce, a one-pixel spatial shift): rewritable. The last
+    # cell feeds global average pooling, which works channel by channel: the
+    # pooled pieces are concatenated instead (kernel-wise).
     assert len(sites) == 5
     ok = [s for s in sites if s["applicable"]]
-    assert [s["kind"] for s in ok] == ["channel-wise", "channel-wise"]
+    assert [s["kind"] for s in ok] == ["channel-wise", "channel-wise", "kernel-wise"]
     assert darts_forced["applied"] == tuple(s["index"] for s in ok)
     assert "tensor.extract_slice" in ok[0]["pushed_through"]
-    # The last cell feeds global average pooling: the concat has to exist.
-    assert "linalg.pooling_nchw_sum" in sites[-1]["reason"]
+    assert ok[-1]["convolutions"] == ["linalg.pooling_nchw_sum"]
+    # The factorized reduces' concats feed a residual path into a cell's
+    # output concat: not rewritable, and kept; the pooled pieces' concat is new.
+    assert [s["applicable"] for s in sites].count(False) == 2
     assert darts_forced["text"].count("tensor.concat") == 3
 
 
@@ -110,12 +125,35 @@ def test_darts_rewritten_matches_onnxruntime(darts_forced: dict) -> None:
     assert max_relative_error(d / "rw.npz", d / "ort.npz") <= REWRITE_RTOL
 
 
-def test_swiftnet_and_randwire_leave_no_room(tmp_path: Path) -> None:
-    """SwiftNet's concats feed a residual add (and reduction concats also an
-    average pool); RandWire aggregates by sums, not concats."""
-    sw = _sites(_linalg(ROOT / "samples" / "swiftnet.onnx", tmp_path))
-    assert len(sw) == 7 and not any(s["applicable"] for s in sw)
-    assert all("is also used by" in s["reason"] for s in sw)
+def test_swiftnet_sites(swiftnet_forced: dict) -> None:
+    """SwiftNet's normal-cell concat reaches the reduction cell through the
+    residual add (the cell input sliced per piece) and ReLU, and ends in its
+    max pool, its 1x1 convolution and its depthwise 5x5: rewritable. Each
+    reduction concat and the next normal cell's concat meet in that cell's
+    residual add, so only the first of the two is rewritten."""
+    sites = swiftnet_forced["sites"]
+    assert len(sites) == 7
+    ok = [s for s in sites if s["applicable"]]
+    assert [s["index"] for s in ok] == [0, 1, 3, 5]
+    assert "linalg.pooling_nchw_max" in ok[0]["convolutions"]
+    assert all("shares ops with site" in s["reason"] for s in sites if not s["applicable"])
+    assert swiftnet_forced["applied"] == (0, 1, 3, 5)
+
+
+def test_swiftnet_rewritten_outputs_within_tolerance(swiftnet_forced: dict) -> None:
+    d = swiftnet_forced["dir"]
+    assert max_relative_error(d / "rw.npz", d / "orig.npz") <= REWRITE_RTOL
+    ort = pytest.importorskip("onnxruntime")
+    x = random_inputs([TensorSpec.parse(swiftnet_forced["shape"])], 3)[0]
+    sess = ort.InferenceSession(str(ROOT / "samples" / "swiftnet.onnx"), providers=["CPUExecutionProvider"])
+    (ref,) = sess.run(None, {sess.get_inputs()[0].name: x})
+    np.savez(d / "ort.npz", ref)
+    assert max_relative_error(d / "rw.npz", d / "ort.npz") <= REWRITE_RTOL
+
+
+def test_randwire_has_no_concat(tmp_path: Path) -> None:
+    """RandWire aggregates a node's inputs by a weighted sum, not a concat."""
+    assert _sites(_linalg(ROOT / "samples" / "randwire_cifar10.onnx", tmp_path)) == []
 
 
 def test_compile_rewrite_lowers_peak_where_concat_dominates(tmp_path: Path) -> None:
@@ -149,14 +187,14 @@ def test_compile_rewrite_lowers_peak_where_concat_dominates(tmp_path: Path) -> N
 
 def test_compile_rewrite_never_worse_on_darts(tmp_path: Path) -> None:
     """On DARTS the peak is in the stem, before any concat: the driver tries
-    both rewritable sites, keeps neither, and the module is the DP-only one."""
+    the three rewritable sites, keeps none, and the module is the DP-only one."""
     r = run_tool(
         "serenity-mlir", "compile", str(ROOT / "samples" / "darts.onnx"), "-o", str(tmp_path / "d.vmfb"),
         "--rewrite", "--no-measure", "--report", str(tmp_path / "d.json"), "-q",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "d.json").read_text())
-    assert rep["rewrite_sites_rewritable"] == 2
+    assert rep["rewrite_sites_rewritable"] == 3
     assert rep["rewrite_sites_applied"] == 0
     assert rep["predicted_peak_bytes"] <= rep["rewrite_baseline_predicted_peak_bytes"]
 
@@ -174,7 +212,7 @@ def test_compile_rewrite_on_darts_cifar(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "rw.json").read_text())
-    assert rep["rewrite_sites_rewritable"] == 7
+    assert rep["rewrite_sites_rewritable"] == 8
     assert rep["rewrite_sites_applied"] >= 1
     assert rep["rewrite_predicted_peak_bytes"] < rep["rewrite_baseline_predicted_peak_bytes"]
     assert rep["measured_peak_bytes"] == rep["predicted_peak_bytes"]
