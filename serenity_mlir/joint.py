@@ -82,6 +82,8 @@ def joint_optimum(
     hint_slices = slices_for_order(buffers, hint)
     hint_slab, hint_offsets = pack_slab(hint_slices, alignment)
     slab = [b for b in buffers if not b.output and b.size > 0]
+    if len({b.name for b in slab}) != len(slab):
+        raise ScheduleError("internal error: slab buffers need distinct names for the joint placement")
     if not slab:
         return JointResult(tuple(hint), {}, 0, True, 0, 0, 0, 0.0, "empty")
     unit = alignment

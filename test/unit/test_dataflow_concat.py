@@ -74,3 +74,10 @@ def test_concats_sharing_an_empty_get_a_buffer_each() -> None:
     assert a in g.preds[b] and copy in g.preds[d]
     # At the copy: %r, %c, %e and the second concat.
     assert body.predict(range(g.num_nodes)).live_bytes == 4096 * 3 + 8192
+
+
+def test_concats_sharing_an_empty_have_distinct_buffer_names() -> None:
+    """Reports and the joint order+offset solver key buffers by name."""
+    body = _body(SHARED_EMPTY)
+    names = [b.name for b in body.buffers]
+    assert len(set(names)) == len(names), names
