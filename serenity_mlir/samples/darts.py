@@ -100,6 +100,21 @@ def cell(b: GraphBuilder, s0: str, s1: str, c: int, reduction: bool, reduction_p
     return b.concat([states[i] for i in CONCAT])
 
 
+def stack_cells(b: GraphBuilder, s0: str, s1: str, c: int, layers: int, reductions: set[int],
+                reduction_prev: bool) -> str:
+    """``layers`` cells, each reading the outputs of the two before it; a
+    reduction cell doubles the channels. Returns the last cell's output."""
+    c_curr = c
+    for i in range(layers):
+        reduction = i in reductions
+        if reduction:
+            c_curr *= 2
+        with b.scope(f"cells.{i}"):
+            out = cell(b, s0, s1, c_curr, reduction, reduction_prev)
+        s0, s1, reduction_prev = s1, out, reduction
+    return s1
+
+
 def reduction_cells(layers: int) -> set[int]:
     """DARTS puts reductions at layers//3 and 2*layers//3; tiny stacks get one in the middle."""
     if layers >= 6:
@@ -127,15 +142,8 @@ def build_darts(*, channels: int | None = None, layers: int | None = None,
     s0 = x
     with b.scope("stem1"):
         s1 = b.batch_norm(b.conv(b.relu(s0), c, 3, stride=2))
-    c_curr, reduction_prev = c, True  # stem1 halves the resolution of s0
-    reductions = reduction_cells(layers)
-    for i in range(layers):
-        reduction = i in reductions
-        if reduction:
-            c_curr *= 2
-        with b.scope(f"cells.{i}"):
-            out = cell(b, s0, s1, c_curr, reduction, reduction_prev)
-        s0, s1, reduction_prev = s1, out, reduction
+    # stem1 halves the resolution of s0: the first cell reduces it (FactorizedReduce).
+    s1 = stack_cells(b, s0, s1, c, layers, reduction_cells(layers), reduction_prev=True)
     logits = b.classifier(s1, classes)
     return b.build(logits, doc=f"DARTS_V2 network: C={c}, {layers} cells, {res}x{res} input.")
 
@@ -161,15 +169,6 @@ def build_darts_cifar(*, channels: int | None = None, layers: int | None = None,
     b = GraphBuilder("darts_cifar", (1, 3, res, res), seed)
     with b.scope("stem"):
         stem = b.batch_norm(b.conv(b.input_name, 3 * c, 3, gain=1.0))
-    s0 = s1 = stem
-    c_curr, reduction_prev = c, False
-    reductions = {layers // 3, 2 * layers // 3}
-    for i in range(layers):
-        reduction = i in reductions
-        if reduction:
-            c_curr *= 2
-        with b.scope(f"cells.{i}"):
-            out = cell(b, s0, s1, c_curr, reduction, reduction_prev)
-        s0, s1, reduction_prev = s1, out, reduction
+    s1 = stack_cells(b, stem, stem, c, layers, {layers // 3, 2 * layers // 3}, reduction_prev=False)
     logits = b.classifier(s1, classes)
     return b.build(logits, doc=f"DARTS_V2 CIFAR network: C={c}, {layers} cells, {res}x{res} input.")
