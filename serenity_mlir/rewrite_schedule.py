@@ -16,7 +16,7 @@ rewritten, then drops the sites one by one (in program order) from the full
 set, keeping a site out whenever its removal does not raise the predicted
 peak (fewer rewrites for the same peak). A site is applied when it survives
 that; the result is kept only when it beats the original graph strictly
-(ties keep the original). That is ``n + 2`` lowerings and schedules for ``n``
+(ties keep the original). That is at most ``n + 2`` lowerings and schedules for ``n``
 rewritable sites.
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from serenity_mlir import mlir_io
 from serenity_mlir.iree_tools import iree_compile
@@ -132,23 +132,39 @@ def rewrite_then_schedule(
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")
         return variant
 
-    baseline = evaluate(())
     for s in sites:
         s["accepted"] = False
     applicable = tuple(s["index"] for s in sites if s["applicable"])
-    if not applicable:
-        return RewriteChoice(best=baseline, baseline=baseline, sites=sites)
-    full = evaluate(applicable)
-    current = full
+    baseline, full, best, without = choose_sites(applicable, evaluate, lambda v: v.predicted_peak_bytes)
     for s in sites:
-        if not s["applicable"]:
-            continue
-        rest = tuple(i for i in current.sites if i != s["index"])
-        trial = evaluate(rest) if rest else baseline
-        s["predicted_peak_bytes_without"] = trial.predicted_peak_bytes
-        if trial.predicted_peak_bytes <= current.predicted_peak_bytes:
-            current = trial
-    best = current if current.predicted_peak_bytes < baseline.predicted_peak_bytes else baseline
-    for s in sites:
+        if s["index"] in without:
+            s["predicted_peak_bytes_without"] = without[s["index"]]
         s["accepted"] = s["index"] in best.sites
     return RewriteChoice(best=best, baseline=baseline, sites=sites, all_sites=full)
+
+
+V = TypeVar("V")
+
+
+def choose_sites(
+    applicable: tuple[int, ...], evaluate: Callable[[tuple[int, ...]], V], peak: Callable[[V], int]
+) -> tuple[V, V | None, V, dict[int, int]]:
+    """The decision of the module doc, over any ``evaluate(sites)``: returns
+    (the original graph, all sites rewritten or None, the winner, each
+    site's peak when dropped from the set it was tried in). Pure, so it is
+    tested on synthetic peaks."""
+    baseline = evaluate(())
+    if not applicable:
+        return baseline, None, baseline, {}
+    full = evaluate(applicable)
+    current, current_sites = full, applicable
+    without: dict[int, int] = {}
+    for i in applicable:
+        rest = tuple(j for j in current_sites if j != i)
+        trial = evaluate(rest) if rest else baseline
+        without[i] = peak(trial)
+        if peak(trial) <= peak(current):
+            current, current_sites = trial, rest
+    if peak(current) < peak(baseline):
+        return baseline, full, current, without
+    return baseline, full, baseline, without
