@@ -19,7 +19,7 @@ from typing import Any
 
 from serenity_mlir import mlir_io
 from serenity_mlir.allocator import peak_position, slices_for_order
-from serenity_mlir.compile import compile_input
+from serenity_mlir.compile import artifact_paths, compile_input
 from serenity_mlir.dataflow import find_body_function
 from serenity_mlir.deploy import build_for_target, check_memory_budget, parse_size, run_emulated
 from serenity_mlir.errors import InputError, SerenityError
@@ -93,6 +93,8 @@ def compile_model(
     if out.resolve() == model.resolve():
         raise InputError(f"{out}: the output would overwrite the input model")
     target = get_target(options.target)
+    # A bad output name is an error now, not after minutes of scheduling.
+    artifact_paths(out, target)
     steps = 4 + int(options.rewrite) + int(options.measure) + 2 * int(options.verify_outputs and options.measure)
     progress = Progress(steps, options.quiet)
     workdir = Path(tempfile.mkdtemp(prefix="serenity-"))

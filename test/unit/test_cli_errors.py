@@ -122,6 +122,19 @@ def test_compile_never_overwrites_input(tmp_path: Path) -> None:
     assert p.read_bytes() == before
 
 
+def test_compile_rejects_a_static_library_name_before_any_work(tmp_path: Path) -> None:
+    """A Cortex-M build writes OUT.o and OUT.h beside OUT: an output named
+    .o would be overwritten by its own object. Said at once (not after the
+    schedule and the rewrite search), and nothing is written."""
+    p = tmp_path / "m.mlir"
+    p.write_text("func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> { return %a : tensor<4xf32> }\n")
+    out = tmp_path / "build" / "m.o"
+    r = run_tool("serenity-mlir", "compile", str(p), "--target", "cortex-m7", "-o", str(out), "--rewrite")
+    assert r.returncode != 0 and "suffix is not .o or .h" in r.stderr
+    assert "[1/" not in r.stderr  # no step started
+    assert not out.parent.exists()
+
+
 def test_measure_foreign_module_needs_shapes(tmp_path: Path) -> None:
     r = run_tool("serenity-mlir", "measure", str(tmp_path / "none.vmfb"))
     assert r.returncode != 0 and "no such file" in r.stderr
