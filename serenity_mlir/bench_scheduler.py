@@ -28,7 +28,9 @@ from serenity_mlir.graph import Graph, from_edges
 from serenity_mlir.schedule import dp_schedule, schedule
 
 WS_SIZES = (16, 32, 64, 128)
-SAMPLES = ("branches", "darts", "swiftnet", "randwire_cifar10", "randwire_cifar100", "mobilenetv2", "resnet")
+SAMPLES = (
+    "branches", "darts", "darts_cifar", "swiftnet", "randwire_cifar10", "randwire_cifar100", "mobilenetv2", "resnet",
+)
 
 
 def watts_strogatz_dag(n: int, k: int = 4, p: float = 0.75, seed: int = 0) -> Graph:
