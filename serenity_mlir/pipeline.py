@@ -47,6 +47,9 @@ class CompileOptions:
     # SERENITY's identity graph rewriting, kept per concat site where it
     # lowers the scheduled peak (rewrite_schedule.py).
     rewrite: bool = False
+    # Normwise relative error a rewritten module may show against IREE's
+    # default compile (re-associated float32 sums drift with depth).
+    rewrite_rtol: float = REWRITE_RTOL
 
 
 class Progress:
@@ -95,6 +98,8 @@ def compile_model(
     target = get_target(options.target)
     # A bad output name is an error now, not after minutes of scheduling.
     artifact_paths(out, target)
+    if not options.rewrite_rtol > 0:
+        raise InputError(f"--rewrite-rtol must be a positive tolerance, got {options.rewrite_rtol:g}")
     steps = 4 + int(options.rewrite) + int(options.measure) + 2 * int(options.verify_outputs and options.measure)
     progress = Progress(steps, options.quiet)
     workdir = Path(tempfile.mkdtemp(prefix="serenity-"))
@@ -250,12 +255,15 @@ def _compile_model(
             # order: equal within rounding, not bit for bit.
             err = max_relative_error(outputs_npz, ref_npz)
             report["outputs_max_rel_error"] = err
-            report["outputs_within_tolerance"] = err <= REWRITE_RTOL
-            if err > REWRITE_RTOL:
+            report["outputs_within_tolerance"] = err <= options.rewrite_rtol
+            report["outputs_rtol"] = options.rewrite_rtol
+            if err > options.rewrite_rtol:
                 raise SerenityError(
                     f"the rewritten module's outputs differ from IREE's default compile of {model.name} by a "
-                    f"relative error of {err:.3g} (tolerance {REWRITE_RTOL:g}, seed {options.seed}); "
-                    f"the output file was written to {out} for inspection"
+                    f"relative error of {err:.3g} (tolerance {options.rewrite_rtol:g}, seed {options.seed}); "
+                    f"the output file was written to {out} for inspection. Partial convolutions sum in another "
+                    "order: on a deep network float32 drift can exceed the tolerance without a bug (compare "
+                    "with another runtime, e.g. onnxruntime), and --rewrite-rtol accepts more"
                 )
         elif rewritten:
             report["notes"].append(f"outputs of the rewritten module not compared on {target.name} (no arrays)")

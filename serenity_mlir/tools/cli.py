@@ -46,6 +46,13 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="identity graph rewriting (channel-/kernel-wise partitioning of concat -> convolution), "
         "kept per site where it lowers the scheduled peak",
     )
+    p.add_argument(
+        "--rewrite-rtol",
+        type=float,
+        default=1e-5,
+        help="normwise relative error the rewritten module's outputs may show against IREE's default compile "
+        "(default 1e-5)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -65,6 +72,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         quiet=a.quiet,
         memory_budget=a.memory_budget,
         rewrite=a.rewrite,
+        rewrite_rtol=a.rewrite_rtol,
     )
     report = compile_model(a.model, a.output, opts, a.report)
     summary = {

@@ -135,6 +135,15 @@ def test_compile_rejects_a_static_library_name_before_any_work(tmp_path: Path) -
     assert not out.parent.exists()
 
 
+def test_compile_rejects_a_negative_rewrite_tolerance(tmp_path: Path) -> None:
+    p = tmp_path / "m.mlir"
+    p.write_text("func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> { return %a : tensor<4xf32> }\n")
+    out = tmp_path / "m.vmfb"
+    r = run_tool("serenity-mlir", "compile", str(p), "-o", str(out), "--rewrite", "--rewrite-rtol", "-1")
+    assert r.returncode != 0 and "--rewrite-rtol must be a positive tolerance, got -1" in r.stderr
+    assert not out.exists()
+
+
 def test_measure_foreign_module_needs_shapes(tmp_path: Path) -> None:
     r = run_tool("serenity-mlir", "measure", str(tmp_path / "none.vmfb"))
     assert r.returncode != 0 and "no such file" in r.stderr
