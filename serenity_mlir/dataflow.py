@@ -342,12 +342,12 @@ def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
             continue
         # A fresh value that CSE shared between several concats is cloned for
         # each (copy-on-write of an empty or splat value: a fresh buffer), so
-        # every chain gets a buffer of its own.
-        # Named after the concat's first update when CSE shared the root, so
-        # every buffer has a name of its own (reports and joint.py key by it).
-        label = root.get_name() if _single_use(root) else f"{root.get_name()}->{links[0][0].results[0].get_name()}"
+        # every chain gets a buffer of its own, named after the concat's first
+        # update (reports and joint.py key buffers by name).
+        shared = not _single_use(root)
+        label = f"{root.get_name()}->{links[0][0].results[0].get_name()}" if shared else root.get_name()
         b = new_buffer(size, None, label, lazy=True)
-        if _single_use(root):
+        if not shared:
             buffer_of[_value_key(root)] = b
         chain_buffers.append((b, links))
         for update, source in links:

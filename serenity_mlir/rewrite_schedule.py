@@ -132,8 +132,6 @@ def rewrite_then_schedule(
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")
         return variant
 
-    for s in sites:
-        s["accepted"] = False
     applicable = tuple(s["index"] for s in sites if s["applicable"])
     baseline, full, best, without = choose_sites(applicable, evaluate, lambda v: v.predicted_peak_bytes)
     for s in sites:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from serenity_mlir.errors import GraphError, SerenityError
+from serenity_mlir.runtime import REWRITE_RTOL
 from serenity_mlir.schedule import SCHEDULERS
 
 
@@ -49,9 +50,9 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument(
         "--rewrite-rtol",
         type=float,
-        default=1e-5,
+        default=REWRITE_RTOL,
         help="normwise relative error the rewritten module's outputs may show against IREE's default compile "
-        "(default 1e-5)",
+        f"(default {REWRITE_RTOL:g})",
     )
     p.add_argument("-q", "--quiet", action="store_true")
 
