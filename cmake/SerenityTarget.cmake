@@ -34,7 +34,7 @@ function(serenity_target_info target prefix)
 endfunction()
 
 # serenity_add_model(<name> <model file> <out dir> <outputs var>)
-# One custom command: `python -m serenity_mlir.deploy build` writes
+# One custom command: `python -m serenity_mlir.tools.deploy build` writes
 # <out dir>/<name>.{vmfb|c} (+ .o, .h for static libraries) and <name>.json,
 # rebuilt when the model, a Python source of the package or a target file
 # changes.
@@ -54,7 +54,7 @@ function(serenity_add_model name model outdir outputs_var)
   endif()
   add_custom_command(
     OUTPUT ${outs}
-    COMMAND "${Python3_EXECUTABLE}" -m serenity_mlir.deploy build "${model}"
+    COMMAND "${Python3_EXECUTABLE}" -m serenity_mlir.tools.deploy build "${model}"
             -o "${outdir}/${name}.vmfb" --target "${SERENITY_TARGET}"
             --scheduler "${SERENITY_SCHEDULER}" --report "${outdir}/${name}.json" --quiet
             ${budget_args}

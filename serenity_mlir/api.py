@@ -23,18 +23,19 @@ from typing import Any
 
 from iree.compiler import ir
 
-from serenity_mlir import mlir_io
-from serenity_mlir.allocator import SlabPrediction
-from serenity_mlir.compile import compile_flow
-from serenity_mlir.dataflow import BodyGraph, build_body_graph, find_body_function
-from serenity_mlir.graph import Graph
-from serenity_mlir.importer import Imported, import_model
-from serenity_mlir.lower import lower_to_flow
-from serenity_mlir.pipeline import CompileOptions, compile_model
-from serenity_mlir.runtime import measure as _measure
-from serenity_mlir.schedule import ScheduleResult, schedule
+from serenity_mlir.analysis.dataflow import BodyGraph, build_body_graph, find_body_function
+from serenity_mlir.backend.compile import compile_flow
+from serenity_mlir.ir import mlir as mlir_io
+from serenity_mlir.ir.reflection import record_signature
+from serenity_mlir.memory.slab import SlabPrediction
+from serenity_mlir.passes.schedule import apply_order
+from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.importer import Imported, import_model
+from serenity_mlir.pipeline.lower import lower_to_flow
+from serenity_mlir.runtime.local import measure as _measure
+from serenity_mlir.scheduler.graph import Graph
+from serenity_mlir.scheduler.schedule import ScheduleResult, schedule
 from serenity_mlir.targets import Target, available_targets, get_target
-from serenity_mlir.transforms.schedule_pass import apply_order, record_signature
 
 __all__ = [
     "FlowModule",
@@ -106,8 +107,8 @@ def predict(body: BodyGraph, result: ScheduleResult) -> SlabPrediction:
 def compile_module(flow: FlowModule, out: str | Path, target: str | Target | None = None) -> float:
     """Finishes compiling a flow-level module into a .vmfb; returns seconds."""
     t = flow.target if target is None else (get_target(target) if isinstance(target, str) else target)
-    fname, _ = find_body_function(flow.module, flow.function)
-    record_signature(flow.module, fname)
+    fname, func = find_body_function(flow.module, flow.function)
+    record_signature(flow.module, fname, func)
     with tempfile.TemporaryDirectory(prefix="serenity-") as d:
         src = Path(d) / "scheduled.flow.mlir"
         src.write_text(flow.text())
@@ -121,7 +122,7 @@ def measure(vmfb: str | Path, function: str | None = None, seed: int = 0) -> dic
 
 def compile(model: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:  # noqa: A001 - mirrors the CLI
     """The whole ``serenity-mlir compile`` job; returns the report.
-    Options are the fields of :class:`serenity_mlir.pipeline.CompileOptions`."""
+    Options are the fields of :class:`serenity_mlir.pipeline.driver.CompileOptions`."""
     options.setdefault("quiet", True)
     return compile_model(model, out, CompileOptions(**options))
 

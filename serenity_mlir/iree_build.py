@@ -107,7 +107,7 @@ class SerenityCompileAction(BuildAction):
         report.deps.add(self)
 
     def _invoke(self) -> None:
-        from serenity_mlir.pipeline import CompileOptions, compile_model
+        from serenity_mlir.pipeline.driver import CompileOptions, compile_model
 
         src = self.source.get_fs_path() if isinstance(self.source, BuildFile) else self.source
         opts = CompileOptions(

@@ -5,11 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from serenity_mlir.bench import results as bench_results
+from serenity_mlir.bench import scheduler as bench_scheduler
+from serenity_mlir.bench import targets as bench_targets
 from serenity_mlir.errors import GraphError, SerenityError
-from serenity_mlir.runtime import REWRITE_RTOL
-from serenity_mlir.schedule import SCHEDULERS
+from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.runtime.compare import REWRITE_RTOL
+from serenity_mlir.runtime.local import measure
+from serenity_mlir.scheduler.graph import load_graph_json
+from serenity_mlir.scheduler.schedule import SCHEDULERS, schedule
+from serenity_mlir.targets import available_targets
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,8 +66,6 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_compile(a: argparse.Namespace) -> int:
-    from serenity_mlir.pipeline import CompileOptions, compile_model
-
     opts = CompileOptions(
         target=a.target,
         scheduler=a.scheduler,
@@ -112,8 +118,6 @@ def _add_measure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_measure(a: argparse.Namespace) -> int:
-    from serenity_mlir.runtime import measure
-
     print(json.dumps(measure(a.vmfb, a.function, a.input, a.seed, a.repeat), indent=2))
     return 0
 
@@ -126,9 +130,6 @@ def _add_schedule_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _run_schedule_graph(a: argparse.Namespace) -> int:
-    from serenity_mlir.graph import load_graph_json
-    from serenity_mlir.schedule import schedule
-
     if a.graph == "-":
         text, source = sys.stdin.read(), "<stdin>"
     else:
@@ -160,25 +161,19 @@ def _add_targets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_targets(a: argparse.Namespace) -> int:
-    from serenity_mlir.targets import available_targets
-
     for t in available_targets():
         print(f"{t.name:14} {t.triple:34} {t.output:15} {t.description}")
     return 0
 
 
-def _passthrough(module: str, help_text: str):  # type: ignore[no-untyped-def]
+def _passthrough(name: str, main: Callable[[list[str]], int], help_text: str):  # type: ignore[no-untyped-def]
     """A subcommand whose options belong to another module's ``main``."""
 
     def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        sub.add_parser(module.replace("_", "-"), help=help_text, add_help=False)
+        sub.add_parser(name, help=help_text, add_help=False)
 
     def run(a: argparse.Namespace) -> int:
-        import importlib
-
-        mod = importlib.import_module(f"serenity_mlir.{module}")
-        result: int = mod.main(a.rest)
-        return result
+        return main(a.rest)
 
     return add, run
 
@@ -188,9 +183,15 @@ COMMANDS = {
     "measure": (_add_measure, _run_measure),
     "schedule-graph": (_add_schedule_graph, _run_schedule_graph),
     "targets": (_add_targets, _run_targets),
-    "bench": _passthrough("bench", "compile and measure models under every baseline; write the results table"),
-    "bench-scheduler": _passthrough("bench_scheduler", "benchmark the scheduler on random and sample graphs"),
-    "bench-targets": _passthrough("bench_targets", "build models for every target: code size, arena, emulated runs"),
+    "bench": _passthrough(
+        "bench", bench_results.main, "compile and measure models under every baseline; write the results table"
+    ),
+    "bench-scheduler": _passthrough(
+        "bench-scheduler", bench_scheduler.main, "benchmark the scheduler on random and sample graphs"
+    ),
+    "bench-targets": _passthrough(
+        "bench-targets", bench_targets.main, "build models for every target: code size, arena, emulated runs"
+    ),
 }
 
 

@@ -15,9 +15,10 @@ import argparse
 import json
 import sys
 
-from serenity_mlir import mlir_io
 from serenity_mlir.errors import InputError, SerenityError
-from serenity_mlir.schedule import SCHEDULERS
+from serenity_mlir.files import atomic_write
+from serenity_mlir.ir import mlir as mlir_io
+from serenity_mlir.scheduler.schedule import SCHEDULERS
 
 PASSES = ("serenity-rewrite", "serenity-schedule", "serenity-print-graph")
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.output == "-":
             sys.stdout.write(text)
         else:
-            mlir_io.atomic_write(a.output, text)
+            atomic_write(a.output, text)
     except SerenityError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
@@ -78,16 +79,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_pass(name: str, module: object, a: argparse.Namespace) -> None:
-    from serenity_mlir.dataflow import build_body_graph, find_body_function
-    from serenity_mlir.graph import to_json
-    from serenity_mlir.transforms.schedule_pass import SerenitySchedule
+    from serenity_mlir.analysis.dataflow import build_body_graph, find_body_function
+    from serenity_mlir.passes.schedule import SerenitySchedule
+    from serenity_mlir.scheduler.graph import to_json
 
     if name == "serenity-print-graph":
         _, func = find_body_function(module, a.function)  # type: ignore[arg-type]
         body = build_body_graph(func, a.memory_model)
         print(json.dumps(to_json(body.graph)), file=sys.stderr)
     elif name == "serenity-rewrite":
-        from serenity_mlir.transforms.rewrite_pass import SerenityRewrite
+        from serenity_mlir.passes.rewrite import SerenityRewrite
 
         sites = None
         if a.rewrite_sites is not None:

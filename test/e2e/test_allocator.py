@@ -15,7 +15,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from serenity_mlir.pipeline import CompileOptions, compile_model
+from serenity_mlir.pipeline.driver import CompileOptions, compile_model
 from serenity_mlir.samples._builder import GraphBuilder
 
 

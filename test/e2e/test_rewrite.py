@@ -15,13 +15,17 @@ import numpy as np
 import pytest
 from conftest import ROOT, run_tool
 
-from serenity_mlir import mlir_io
-from serenity_mlir.importer import import_model
-from serenity_mlir.iree_tools import iree_compile
-from serenity_mlir.rewrite_schedule import to_linalg
-from serenity_mlir.runtime import REWRITE_RTOL, TensorSpec, max_relative_error, measure, random_inputs
+from serenity_mlir.files import atomic_write
+from serenity_mlir.ir import mlir as mlir_io
+from serenity_mlir.ir.tensors import TensorSpec
+from serenity_mlir.ir.tools import iree_compile
+from serenity_mlir.passes.rewrite import SerenityRewrite, find_module_sites
+from serenity_mlir.pipeline.importer import import_model
+from serenity_mlir.pipeline.rewrite import to_linalg
+from serenity_mlir.runtime.compare import REWRITE_RTOL, max_relative_error
+from serenity_mlir.runtime.local import measure
+from serenity_mlir.runtime.modules import random_inputs
 from serenity_mlir.targets import get_target
-from serenity_mlir.transforms.rewrite_pass import SerenityRewrite, find_module_sites
 
 HOST = get_target("host")
 
@@ -44,7 +48,7 @@ def _compile_linalg(linalg: Path, out: Path) -> None:
 def _force_rewrite(linalg: Path, out: Path) -> tuple[int, ...]:
     module = mlir_io.load_module(linalg, mlir_io.new_context())
     outcome = SerenityRewrite().apply(module)
-    mlir_io.atomic_write(out, mlir_io.module_to_text(module))
+    atomic_write(out, mlir_io.module_to_text(module))
     return outcome.applied
 
 

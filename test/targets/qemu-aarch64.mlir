@@ -2,8 +2,8 @@
 // A Cortex-A53 build runs under qemu-aarch64 (-cpu cortex-a53) with the
 // aarch64 iree-run-module, and computes the same bits as the host build.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: %python -m serenity_mlir.deploy build %S/Inputs/two-chains.mlir -o %t/a53.vmfb --target cortex-a53 -q
-// RUN: %python -m serenity_mlir.deploy run-emulated %t/a53.vmfb --target cortex-a53 > %t/a53.json
+// RUN: %python -m serenity_mlir.tools.deploy build %S/Inputs/two-chains.mlir -o %t/a53.vmfb --target cortex-a53 -q
+// RUN: %python -m serenity_mlir.tools.deploy run-emulated %t/a53.vmfb --target cortex-a53 > %t/a53.json
 // RUN: filecheck %s --input-file %t/a53.json
 // RUN: serenity-mlir compile %S/Inputs/two-chains.mlir -o %t/host.vmfb -q --no-verify-outputs
 // RUN: serenity-mlir measure %t/host.vmfb > %t/host.json

@@ -2,7 +2,7 @@
 // the object defines the query function the header declares.
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: serenity-mlir compile %S/Inputs/two-chains.mlir -o %t/two.vmfb --target cortex-m7 --no-measure -q
-// RUN: %python -m serenity_mlir.deploy inspect %t/two.o | filecheck %s --check-prefix=OBJ
+// RUN: %python -m serenity_mlir.tools.deploy inspect %t/two.o | filecheck %s --check-prefix=OBJ
 // RUN: filecheck %s --check-prefix=HDR --input-file %t/two.h
 // RUN: %python -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1])" %t/two.vmfb
 // OBJ: "bits": 32

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from serenity_mlir.dataflow import BodyGraph, build_body_graph, find_body_function
-from serenity_mlir.mlir_io import new_context, parse_module
+from serenity_mlir.analysis.dataflow import BodyGraph, build_body_graph, find_body_function
+from serenity_mlir.ir.mlir import new_context, parse_module
 
 # Two concats of the same type: IREE's flow phase CSEs their
 # `flow.tensor.empty` into one value that both update chains start from.

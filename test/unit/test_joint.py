@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from serenity_mlir.allocator import pack_slab, predict_slab, slices_for_order
-from serenity_mlir.dataflow import Buffer
-from serenity_mlir.graph import Graph, check_order, from_edges
-from serenity_mlir.schedule import brute_force
+from serenity_mlir.analysis.dataflow import Buffer
+from serenity_mlir.memory.slab import pack_slab, predict_slab, slices_for_order
+from serenity_mlir.scheduler.graph import Graph, check_order, from_edges
+from serenity_mlir.scheduler.schedule import brute_force
 
-joint = pytest.importorskip("serenity_mlir.joint")
+joint = pytest.importorskip("serenity_mlir.memory.joint")
 pytest.importorskip("ortools")
 
 

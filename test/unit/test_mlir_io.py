@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serenity_mlir.mlir_io import atomic_write
+from serenity_mlir.files import atomic_write
 
 
 def test_atomic_write_mode_follows_umask(tmp_path: Path) -> None:

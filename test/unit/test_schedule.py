@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serenity_mlir.graph import Graph, InputBuffer, check_order, from_edges, peak
-from serenity_mlir.schedule import brute_force, dp_schedule, greedy_order, kahn_order, lower_bound, schedule
+from serenity_mlir.scheduler.graph import Graph, InputBuffer, check_order, from_edges, peak
+from serenity_mlir.scheduler.schedule import brute_force, dp_schedule, greedy_order, kahn_order, lower_bound, schedule
 
 
 @st.composite

@@ -10,12 +10,12 @@ from functools import cache
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serenity_mlir._dp_bounds import closure_lower_bound
-from serenity_mlir._dp_search import Budget, graph_buffers, make_problem, order_steps, threshold_search
-from serenity_mlir._engine import cut_nodes, solve, split
-from serenity_mlir.bench_scheduler import watts_strogatz_dag
-from serenity_mlir.graph import Graph, InputBuffer, check_order, from_edges, peak
-from serenity_mlir.schedule import brute_force, dp_schedule, schedule
+from serenity_mlir.bench.scheduler import watts_strogatz_dag
+from serenity_mlir.scheduler.bounds import closure_lower_bound
+from serenity_mlir.scheduler.engine import cut_nodes, solve, split
+from serenity_mlir.scheduler.graph import Graph, InputBuffer, check_order, from_edges, peak
+from serenity_mlir.scheduler.schedule import brute_force, dp_schedule, schedule
+from serenity_mlir.scheduler.search import Budget, graph_buffers, make_problem, order_steps, threshold_search
 
 
 def exhaustive(g: Graph) -> int:
@@ -252,7 +252,7 @@ def test_twelve_node_graphs_equal_exhaustive_search() -> None:
 def test_schedule_graph_reports_bounds_states_method(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from serenity_mlir.graph import to_json
+    from serenity_mlir.scheduler.graph import to_json
     from serenity_mlir.tools.cli import main
 
     g = watts_strogatz_dag(24, seed=2)
@@ -272,7 +272,7 @@ def test_schedule_graph_reports_bounds_states_method(tmp_path, capsys) -> None: 
 def test_budgeted_search_path_equals_exhaustive(g: Graph) -> None:
     """With the small-segment DP off, every segment goes through the bounds
     and the meta-search over tau."""
-    from serenity_mlir import _engine
+    from serenity_mlir.scheduler import engine as _engine
 
     saved = _engine.SMALL_DP_STATES
     _engine.SMALL_DP_STATES = 0

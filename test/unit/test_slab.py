@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from serenity_mlir.allocator import predict_slab
-from serenity_mlir.dataflow import Buffer
+from serenity_mlir.analysis.dataflow import Buffer
+from serenity_mlir.memory.slab import predict_slab
 
 
 def test_regions_split_the_slab() -> None:

@@ -1,0 +1,427 @@
+"""``serenity-mlir bench``: the results table, measured in IREE's runtime.
+
+For each model, side by side in one run, each measured in a fresh process:
+
+(a)  IREE with default flags;
+(b)  IREE with ``--iree-stream-partitioning-favor=min-peak-memory``;
+(c)  the imported dispatch order with serial partitioning ("as exported");
+(c') a breadth-first Kahn order with serial partitioning (what a
+     memory-oblivious converter emits, TFLite's order in the paper);
+(d)  the SERENITY schedule;
+(e)  SERENITY after identity graph rewriting (``--rewrite``; n/a without):
+     concat -> convolution sites rewritten where that lowers the scheduled
+     peak (rewrite_schedule.py); outputs compared with (a) within a relative
+     error of 1e-5.
+
+Writes DIR/results.json, DIR/results.md and PNG plots; prints the Markdown
+table on stdout and a progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from serenity_mlir.backend.compile import compile_flow, compile_input
+from serenity_mlir.errors import InputError, SerenityError
+from serenity_mlir.files import atomic_write
+from serenity_mlir.memory import joint
+from serenity_mlir.pipeline.driver import schedule_flow_file
+from serenity_mlir.pipeline.importer import import_model
+from serenity_mlir.pipeline.lower import lower_to_flow
+from serenity_mlir.pipeline.rewrite import rewrite_then_schedule
+from serenity_mlir.runtime.compare import REWRITE_RTOL, max_relative_error
+from serenity_mlir.runtime.local import compare_latency, measure
+from serenity_mlir.scheduler.graph import live_profile
+from serenity_mlir.targets import get_target
+
+CONFIGS = {
+    "a": "IREE default",
+    "b": "IREE min-peak-memory",
+    "c": "imported order, serial",
+    "c'": "Kahn BFS order, serial",
+    "d": "SERENITY",
+    "e": "SERENITY + rewriting",
+}
+SCHEDULED = {"c": "program", "c'": "kahn", "d": "serenity"}
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (plain lines when not a terminal)."""
+
+    def __init__(self, total: int, quiet: bool = False) -> None:
+        self.total = total
+        self.done = 0
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if self.quiet:
+            return
+        width = 30
+        filled = int(width * self.done / max(1, self.total))
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"[{bar}] {self.done}/{self.total} {time.perf_counter() - self.t0:6.1f}s {what}"
+        if self.tty:
+            print("\r" + line[:120].ljust(120), end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty and not self.quiet:
+            print(file=sys.stderr)
+
+
+def bench_model(
+    model: Path,
+    target_name: str,
+    workdir: Path,
+    bar: ProgressBar,
+    time_limit: float,
+    repeat: int,
+    joint_time_limit: float = 0.0,
+    rewrite: bool = False,
+) -> dict[str, Any]:
+    target = get_target(target_name)
+    imported = import_model(model, quiet=True)
+    t0 = time.perf_counter()
+    flow = lower_to_flow(imported.mlir, target, workdir)
+    lower_seconds = time.perf_counter() - t0
+    input_file = next(workdir.glob("model.input.*"))
+    row: dict[str, Any] = {"model": model.stem, "path": str(model), "configs": {}}
+    vmfbs: dict[str, Path] = {}
+    profiles: dict[str, list[int]] = {}
+    for key, flags in (("a", []), ("b", ["--iree-stream-partitioning-favor=min-peak-memory"])):
+        out = workdir / f"{key}.vmfb"
+        secs = compile_input(input_file, out, target, flags)
+        vmfbs[key] = out
+        row["configs"][key] = {"compile_seconds": round(secs, 3)}
+        bar.step(f"{model.stem}: compiled ({key})")
+    for key, scheduler in SCHEDULED.items():
+        stem = key.replace("'", "p")
+        sched_file = workdir / f"{stem}.flow.mlir"
+        outcome = schedule_flow_file(flow, sched_file, scheduler, None, time_limit)
+        out = workdir / f"{stem}.vmfb"
+        secs = compile_flow(sched_file, out, target)
+        vmfbs[key] = out
+        body = outcome.body
+        fixed = body.fixed_bytes
+        profiles[key] = [x + fixed for x in live_profile(body.graph, outcome.result.order)]
+        row["num_nodes"] = body.graph.num_nodes
+        row["function"] = outcome.function
+        row["lower_bound_bytes"] = outcome.result.lower_bound_bytes + fixed
+        slab = body.predict(outcome.result.order)
+        row["configs"][key] = {
+            "compile_seconds": round(secs + lower_seconds, 3),
+            "predicted_peak_bytes": slab.slab_bytes + fixed,
+            "predicted_transient_bytes": slab.slab_bytes,
+            "predicted_live_transient_bytes": slab.live_bytes,
+            "schedule_peak_bytes": outcome.result.peak_bytes + fixed,
+            "schedule_seconds": round(outcome.result.seconds, 4),
+            "optimal": outcome.result.optimal,
+        }
+        if key == "d" and joint_time_limit > 0 and joint.available():
+            # How far order-then-pack is from the best order+placement (reported, not applied).
+            j = joint.joint_optimum(body.graph, body.buffers, outcome.result.order, time_limit=joint_time_limit)
+            row["joint"] = {
+                "slab_bytes": j.slab_bytes,
+                "bound_bytes": j.bound_bytes,
+                "optimal": j.optimal,
+                "seconds": round(j.seconds, 2),
+                "order_then_pack_slab_bytes": j.hint_slab_bytes,
+                "gain": round(j.hint_slab_bytes / j.slab_bytes, 3) if j.slab_bytes else None,
+            }
+        bar.step(f"{model.stem}: scheduled+compiled ({key})")
+    choice = None
+    if rewrite:
+        choice = rewrite_then_schedule(input_file, target, workdir, "serenity", None, time_limit)
+        out = workdir / "e.vmfb"
+        secs = compile_flow(choice.best.flow_file, out, target)
+        vmfbs["e"] = out
+        fields = choice.report_fields()
+        if choice.applied:
+            eb = choice.best.outcome.body
+            profiles["e"] = [x + eb.fixed_bytes for x in live_profile(eb.graph, choice.best.outcome.result.order)]
+        row["configs"]["e"] = {
+            "compile_seconds": round(secs + lower_seconds, 3),
+            "predicted_peak_bytes": choice.best.predicted_peak_bytes,
+            "schedule_seconds": round(choice.best.outcome.result.seconds, 4),
+            "optimal": choice.best.outcome.result.optimal,
+            **{k: v for k, v in fields.items() if k != "rewrite_predicted_peak_bytes"},
+        }
+        bar.step(f"{model.stem}: rewritten+scheduled+compiled (e)")
+    # Our modules record their input shapes; IREE's own builds do not, so
+    # measure ours first and give the same inputs to the baselines.
+    inputs = None
+    hashes = {}
+    function = ""
+    for key in ("d", "c", "c'", "a", "b", *(("e",) if rewrite else ())):
+        npz = workdir / f"outputs_{key.replace(chr(39), 'p')}.npz"
+        m = measure(vmfbs[key], row.get("function"), inputs=inputs, seed=0, save_outputs=npz)
+        inputs = m["inputs"]
+        function = m["function"]
+        hashes[key] = m["outputs_sha256"]
+        cfg = row["configs"][key]
+        cfg["measured_peak_bytes"] = m["device_bytes_peak"]
+        cfg["constant_bytes"] = m["constant_bytes"]
+        cfg["transient_bytes"] = m["transient_bytes"]
+        if cfg.get("predicted_live_transient_bytes"):
+            # IREE's slab over the schedule's live bytes in it: fragmentation.
+            cfg["transient_over_predicted"] = round(m["transient_bytes"] / cfg["predicted_live_transient_bytes"], 4)
+        bar.step(f"{model.stem}: measured ({key})")
+    # Latency: every configuration timed side by side in one process.
+    keys = list(vmfbs)
+    medians = compare_latency([vmfbs[k] for k in keys], function, inputs or [], 0, repeat)
+    for key, median in zip(keys, medians, strict=True):
+        row["configs"][key]["latency_seconds"] = median
+    for key, h in hashes.items():
+        row["configs"][key]["outputs_match_a"] = h == hashes["a"]
+    if choice is None:
+        row["configs"]["e"] = {"status": "n/a: run with --rewrite"}
+    else:
+        e = row["configs"]["e"]
+        # A rewritten graph re-associates sums: compare within tolerance.
+        err = max_relative_error(workdir / "outputs_e.npz", workdir / "outputs_a.npz")
+        e["outputs_max_rel_error_vs_a"] = err
+        e["outputs_match_a"] = err <= REWRITE_RTOL
+        e["reduction_vs_d"] = round(row["configs"]["d"]["measured_peak_bytes"] / e["measured_peak_bytes"], 3)
+    row["profiles"] = profiles
+    a = row["configs"]["a"]
+    for cfg in row["configs"].values():
+        if "measured_peak_bytes" not in cfg:
+            continue
+        if a.get("latency_seconds") and cfg.get("latency_seconds"):
+            cfg["latency_ratio_vs_a"] = round(cfg["latency_seconds"] / a["latency_seconds"], 3)
+    d = row["configs"]["d"]
+    for base in ("a", "b", "c", "c'"):
+        d[f"reduction_vs_{base}"] = round(row["configs"][base]["measured_peak_bytes"] / d["measured_peak_bytes"], 3)
+    d["measured_over_bound"] = round(d["measured_peak_bytes"] / row["lower_bound_bytes"], 3)
+    return row
+
+
+def _fmt_bytes(n: int | None) -> str:
+    return "n/a" if n is None else f"{n:,}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| model | nodes | (a) IREE | (b) min-peak | (c) imported | (c') Kahn | (d) SERENITY | (e) rewrite "
+        "| predicted (d) | d vs a | d vs c | d vs c' | bound | d / bound | sched s | compile s | latency d/a |"
+    )
+    sep = "|" + "---|" * 17
+    lines = [head, sep]
+    for r in rows:
+        c = r["configs"]
+        d = c["d"]
+        kahn = c["c'"]
+        vs_kahn = d["reduction_vs_c'"]
+        lines.append(
+            f"| {r['model']} | {r['num_nodes']} | {_fmt_bytes(c['a']['measured_peak_bytes'])} "
+            f"| {_fmt_bytes(c['b']['measured_peak_bytes'])} | {_fmt_bytes(c['c']['measured_peak_bytes'])} "
+            f"| {_fmt_bytes(kahn['measured_peak_bytes'])} | {_fmt_bytes(d['measured_peak_bytes'])} "
+            f"| {_fmt_bytes(c['e'].get('measured_peak_bytes'))} "
+            f"| {_fmt_bytes(d['predicted_peak_bytes'])} | {d['reduction_vs_a']:.2f}x "
+            f"| {d['reduction_vs_c']:.2f}x | {vs_kahn:.2f}x "
+            f"| {_fmt_bytes(r['lower_bound_bytes'])} | {d['measured_over_bound']:.2f} | {d['schedule_seconds']:.3f} "
+            f"| {d['compile_seconds']:.1f} | {d.get('latency_ratio_vs_a', float('nan')):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def fragmentation_table(rows: list[dict[str, Any]]) -> str:
+    """(d)'s slab: the schedule's live bytes, IREE's packing of them
+    (predicted and measured), and the joint order+offset optimum."""
+    lines = [
+        "| model | live bytes in slab (d) | slab predicted | slab measured | measured / live "
+        "| joint slab (CP-SAT) | proven | order-then-pack / joint |",
+        "|" + "---|" * 8,
+    ]
+    for r in rows:
+        d = r["configs"]["d"]
+        j = r.get("joint")
+        joint_cols = (
+            f"| {_fmt_bytes(j['slab_bytes'])} | {'yes' if j['optimal'] else 'no'} | {j['gain']:.2f}x |"
+            if j
+            else "| n/a | n/a | n/a |"
+        )
+        lines.append(
+            f"| {r['model']} | {_fmt_bytes(d['predicted_live_transient_bytes'])} "
+            f"| {_fmt_bytes(d['predicted_transient_bytes'])} | {_fmt_bytes(d['transient_bytes'])} "
+            f"| {d.get('transient_over_predicted', float('nan')):.3f} {joint_cols}"
+        )
+    return "\n".join(lines)
+
+
+def geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
+
+
+def summary(rows: list[dict[str, Any]], irregular: set[str]) -> dict[str, Any]:
+    irr = [r for r in rows if r["model"] in irregular]
+    out: dict[str, Any] = {}
+    for base in ("a", "b", "c", "c'"):
+        out[f"geomean_reduction_vs_{base}_irregular"] = round(
+            geomean([r["configs"]["d"][f"reduction_vs_{base}"] for r in irr]), 3
+        )
+    out["never_worse_than_baselines"] = all(
+        r["configs"]["d"]["measured_peak_bytes"] <= min(r["configs"][k]["measured_peak_bytes"] for k in ("a", "b", "c"))
+        for r in rows
+    )
+    out["outputs_match"] = all(r["configs"][k].get("outputs_match_a", True) for r in rows for k in r["configs"])
+    measured_e = [r for r in rows if "measured_peak_bytes" in r["configs"]["e"]]
+    if measured_e:
+        with_site = [r for r in measured_e if r["configs"]["e"]["rewrite_sites_rewritable"] > 0]
+        out["rewrite_networks_with_a_site"] = [r["model"] for r in with_site]
+        out["rewrite_sites_applied"] = {r["model"]: r["configs"]["e"]["rewrite_sites_applied"] for r in measured_e}
+        out["geomean_reduction_e_vs_d_with_a_site"] = round(
+            geomean([r["configs"]["e"]["reduction_vs_d"] for r in with_site]), 3
+        )
+        out["rewrite_never_worse_than_d"] = all(
+            r["configs"]["e"]["measured_peak_bytes"] <= r["configs"]["d"]["measured_peak_bytes"] for r in measured_e
+        )
+    return out
+
+
+def plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Live bytes over the schedule, (c), (c'), (d) and (e) when a rewrite was
+    kept, with (d)'s and (e)'s measured peaks, per model; a bar chart of peaks."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("note: matplotlib is not installed: no plots (pip install 'serenity-mlir[plots]')", file=sys.stderr)
+        return []
+    written = []
+    for r in rows:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for key, style in (("c", "-"), ("c'", ":"), ("d", "-"), ("e", "-")):
+            prof = r["profiles"].get(key)
+            if prof:
+                steps = range(1, len(prof) + 1)
+                line = ax.plot(steps, [x / 1024 for x in prof], style, label=f"({key}) {CONFIGS[key]}")
+                if key in ("d", "e") and "measured_peak_bytes" in r["configs"][key]:
+                    # What the runtime reserved: IREE's packed slab plus inputs
+                    # and results; above the live curve's top by fragmentation.
+                    ax.axhline(r["configs"][key]["measured_peak_bytes"] / 1024, ls="--", lw=0.8,
+                               color=line[0].get_color(), label=f"({key}) measured peak")  # fmt: skip
+        ax.set_xlabel("dispatch (in execution order)")
+        ax.set_ylabel("live KiB (predicted)")
+        ax.set_title(f"{r['model']}: memory over the schedule")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        p = out_dir / f"live_{r['model']}.png"
+        fig.savefig(p, dpi=100)
+        plt.close(fig)
+        written.append(p)
+    keys = ["a", "b", "c", "c'", "d"]
+    if all("measured_peak_bytes" in r["configs"]["e"] for r in rows):
+        keys.append("e")
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4))
+    width = 0.16
+    for i, k in enumerate(keys):
+        xs = [j + (i - 2) * width for j in range(len(rows))]
+        ax.bar(xs, [r["configs"][k]["measured_peak_bytes"] / 1024 for r in rows], width, label=f"({k}) {CONFIGS[k]}")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([r["model"] for r in rows], rotation=20)
+    ax.set_ylabel("measured peak KiB")
+    ax.set_title("Peak memory measured in IREE's runtime")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    p = out_dir / "peaks.png"
+    fig.savefig(p, dpi=100)
+    plt.close(fig)
+    written.append(p)
+    return written
+
+
+def check_models(names: list[str]) -> None:
+    """Raises for a name that is neither a model file nor a sample network,
+    before anything is written."""
+    from serenity_mlir.samples import SAMPLES
+
+    for name in names:
+        p = Path(name)
+        if p.suffix in (".onnx", ".mlir", ".mlirbc"):
+            if not p.is_file():
+                raise InputError(f"{p}: no such file")
+        elif name not in SAMPLES:
+            raise InputError(f"'{name}' is neither a model file nor a sample network ({', '.join(SAMPLES)})")
+
+
+def resolve_models(names: list[str], samples_dir: Path, paper: bool) -> list[Path]:
+    """Model files by path, or sample networks by name (generated on demand
+    into ``samples_dir``)."""
+    from serenity_mlir.samples import SAMPLES, write_sample
+
+    check_models(names)
+    return [
+        write_sample(name, samples_dir / f"{name}.onnx", paper=paper) if name in SAMPLES else Path(name)
+        for name in names
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from serenity_mlir.samples import IRREGULAR, REGULAR  # noqa: F401 - IRREGULAR orders the defaults
+
+    ap = argparse.ArgumentParser(prog="serenity-mlir bench")
+    ap.add_argument("models", nargs="*", help="model files or sample names (default: all sample networks)")
+    ap.add_argument("--out", type=Path, default=Path("bench-results"))
+    ap.add_argument("--target", default="host")
+    ap.add_argument("--paper-size", action="store_true", help="generate the sample networks at paper-like sizes")
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--repeat", type=int, default=20, help="timed calls per configuration for latency")
+    ap.add_argument(
+        "--joint-time-limit", type=float, default=10.0,
+        help="seconds for the exact joint order+offset optimum of (d) (needs the 'exact' extra; 0: skip)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="also measure (e): SERENITY after identity graph rewriting of concat -> convolution sites",
+    )
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    names = a.models or sorted(IRREGULAR) + sorted(REGULAR)
+    check_models(names)
+    a.out.mkdir(parents=True, exist_ok=True)
+    work_root = Path(tempfile.mkdtemp(prefix="serenity-bench-"))
+    try:
+        models = resolve_models(names, work_root, a.paper_size)
+        bar = ProgressBar(len(models) * (12 if a.rewrite else 10), a.quiet)
+        rows = []
+        for model in models:
+            wd = work_root / model.stem
+            wd.mkdir(exist_ok=True)
+            rows.append(
+                bench_model(model, a.target, wd, bar, a.time_limit, a.repeat, a.joint_time_limit, a.rewrite)
+            )
+        bar.close()
+    except SerenityError as e:
+        print(f"error: {e}\n(intermediate files kept in {work_root})", file=sys.stderr)
+        return e.exit_code
+    shutil.rmtree(work_root, ignore_errors=True)
+    table = markdown_table(rows) + "\n\nFragmentation of (d)'s slab:\n\n" + fragmentation_table(rows)
+    # Sample names say which networks are regular; any other model counts as irregular.
+    summ = summary(rows, {r["model"] for r in rows if r["model"] not in REGULAR})
+    result = {"target": a.target, "rows": rows, "summary": summ, "configs": CONFIGS}
+    atomic_write(a.out / "results.json", json.dumps(result, indent=2) + "\n")
+    md = f"{table}\n\n" + "\n".join(f"- {k}: {v}" for k, v in summ.items()) + "\n"
+    atomic_write(a.out / "results.md", md)
+    written = plots(rows, a.out)
+    print(table)
+    print()
+    for k, v in summ.items():
+        print(f"{k}: {v}")
+    print(f"wrote {a.out / 'results.json'}, {a.out / 'results.md'} and {len(written)} plots", file=sys.stderr)
+    return 0

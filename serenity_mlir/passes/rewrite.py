@@ -1,0 +1,102 @@
+"""The ``serenity-rewrite`` pass: identity graph rewriting on linalg-on-tensors.
+
+Runs on a module after IREE's ``input`` phase (``iree-compile
+--compile-to=input``), before dispatch formation, so it serves every frontend.
+The matching and rewriting live in ``serenity_mlir.rewrite.patterns``; this pass picks
+the function, applies the chosen sites and verifies the module afterwards (a
+rewrite that breaks the IR is an error, never a silently written output).
+
+Which sites pay off is a scheduling question (a split can also lengthen the
+life of the accumulator): ``pipeline.rewrite_then_schedule`` schedules with
+and without each site and passes the winners here through ``sites``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from iree.compiler import ir
+
+from serenity_mlir.analysis.dataflow import FUNC_OPS, _func_name, find_body_function
+from serenity_mlir.errors import InputError, ScheduleError
+from serenity_mlir.rewrite.patterns import Site, apply_sites, find_sites
+
+
+@dataclass(frozen=True)
+class SerenityRewrite:
+    """Channel-wise / kernel-wise partitioning of concat -> convolution."""
+
+    name = "serenity-rewrite"
+    function: str | None = None
+    # Indices (in ``find_sites`` order) of the sites to rewrite; None: every
+    # applicable site.
+    sites: tuple[int, ...] | None = None
+
+    def apply(self, module: ir.Operation) -> RewriteOutcome:
+        funcs = _functions(module, self.function)
+        found = _sites_of(funcs)
+        if self.sites is None:
+            chosen = [s for s in found if s.applicable]
+        else:
+            by_index = {s.index: s for s in found}
+            chosen = []
+            for i in self.sites:
+                if i not in by_index:
+                    raise InputError(f"no concat site {i} in the module (it has {len(found)})")
+                if not by_index[i].applicable:
+                    s = by_index[i]
+                    raise InputError(f"concat site {i} at {s.location} cannot be rewritten: {s.reason}")
+                chosen.append(by_index[i])
+        descriptions = [s.describe() for s in found]  # before the rewrite erases the ops
+        apply_sites(chosen)
+        try:
+            module.verify()
+        except ir.MLIRError as e:
+            raise ScheduleError(f"the rewritten module does not verify: {e}") from None
+        return RewriteOutcome(
+            functions=[name for name, _ in funcs],
+            sites=descriptions,
+            applied=tuple(s.index for s in chosen),
+        )
+
+
+@dataclass
+class RewriteOutcome:
+    """What the pass found and did (site descriptions as in ``Site.describe``)."""
+
+    functions: list[str]
+    sites: list[dict[str, Any]] = field(default_factory=list)
+    applied: tuple[int, ...] = ()
+
+    @property
+    def found(self) -> int:
+        return len([s for s in self.sites if s["applicable"]])
+
+
+def _functions(module: ir.Operation, function: str | None) -> list[tuple[str, ir.Operation]]:
+    """The functions to rewrite: the body of ``function`` (IREE's ``$async``
+    twin after the input phase), or, when none is named, every function with
+    a body (the rewrite is local, unlike a schedule it needs no entry)."""
+    if function is not None:
+        fname, func = find_body_function(module, function)
+        return [(fname, func)]
+    out = []
+    for op in module.regions[0].blocks[0].operations:
+        o = op.operation
+        if o.name in FUNC_OPS and len(o.regions) > 0 and len(o.regions[0].blocks) > 0:
+            out.append((_func_name(o), o))
+    return out
+
+
+def _sites_of(funcs: list[tuple[str, ir.Operation]]) -> list[Site]:
+    """Sites of all ``funcs``, numbered across the module in order."""
+    sites: list[Site] = []
+    for _, func in funcs:
+        sites.extend(find_sites(func, first_index=len(sites)))
+    return sites
+
+
+def find_module_sites(module: ir.Operation, function: str | None = None) -> list[Site]:
+    """The sites of the module (for reports and the driver)."""
+    return _sites_of(_functions(module, function))

@@ -1,0 +1,49 @@
+"""Sizes as people write them (``256K``, ``1.5MiB``) and as reports print them.
+
+A base module: it imports nothing of the package but its errors, so targets,
+the pipeline and the tools can all read a size the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from serenity_mlir.errors import BudgetError, InputError
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_SIZE_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from ``256K``, ``256KiB``, ``256KB``, ``1.5M``, ``2MiB``, ``65536``.
+
+    K, M and G are binary (1024-based), as memory sizes in MCU datasheets are.
+    """
+    if isinstance(text, bool) or not isinstance(text, (int, str)):
+        raise InputError(f"bad size {text!r}: expected a number of bytes or e.g. 256K")
+    if isinstance(text, int):
+        if text < 0:
+            raise InputError(f"bad size {text}: must not be negative")
+        return text
+    m = _SIZE_RE.match(text)
+    if not m or (m.group(3).lower() == "i" or (m.group(3).lower() == "ib" and not m.group(2))):
+        raise InputError(f"bad size '{text}': expected bytes or a number with K, M or G (KiB, MiB, GiB), e.g. 256K")
+    number, unit = m.group(1).replace("_", ""), m.group(2).lower()
+    value = float(number) * _UNITS[unit] if "." in number else int(number) * _UNITS[unit]
+    if value != int(value):
+        raise InputError(f"bad size '{text}': not a whole number of bytes")
+    return int(value)
+
+
+def format_size(n: int) -> str:
+    return f"{n:,} B ({n / 1024:.1f} KiB)"
+
+
+def check_memory_budget(need_bytes: int, budget: str | int, what: str = "the model") -> None:
+    """Raises BudgetError when ``need_bytes`` exceeds ``budget`` (e.g. ``256K``)."""
+    limit = parse_size(budget)
+    if need_bytes > limit:
+        raise BudgetError(
+            f"{what} needs {format_size(need_bytes)} of RAM, over the memory budget of {format_size(limit)} "
+            f"by {need_bytes - limit:,} B"
+        )
