@@ -10,8 +10,9 @@
     api.compile_module(flow, "branches.vmfb", target="host")
     print(api.measure("branches.vmfb")["device_bytes_peak"])
 
-or all at once: ``api.compile("samples/branches.onnx", "out.vmfb")``. The CLI
-is a thin layer over the same functions.
+or all at once: ``api.compile_model("samples/branches.onnx", "out.vmfb")``
+(``api.compile`` is the same function under its first name). The CLI is a
+thin layer over the same functions.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ from typing import Any
 
 from iree.compiler import ir
 
-from serenity_mlir.analysis.dataflow import BodyGraph, build_body_graph, find_body_function
+from serenity_mlir.analysis import BodyGraph, build_body_graph, find_body_function
 from serenity_mlir.backend.compile import compile_flow
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.ir.reflection import record_signature
 from serenity_mlir.memory.slab import SlabPrediction
 from serenity_mlir.passes.schedule import apply_order
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline import driver
+from serenity_mlir.pipeline.driver import CompileOptions
 from serenity_mlir.pipeline.importer import Imported, import_model
-from serenity_mlir.pipeline.lower import lower_to_flow
+from serenity_mlir.pipeline.lower import lower_to_flow, write_input
+from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.runtime.local import measure as _measure
 from serenity_mlir.scheduler.graph import Graph
 from serenity_mlir.scheduler.schedule import ScheduleResult, schedule
@@ -47,6 +50,7 @@ __all__ = [
     "predict",
     "compile_module",
     "measure",
+    "compile_model",
     "compile",
     "targets",
     "target",
@@ -74,8 +78,9 @@ def lower(model: Imported, target: str | Target = "host", function: str | None =
     """Runs IREE up to the flow phase for ``target``."""
     t = get_target(target) if isinstance(target, str) else target
     with tempfile.TemporaryDirectory(prefix="serenity-") as d:
-        flow_file = lower_to_flow(model.mlir, t, Path(d))
-        module = mlir_io.load_module(flow_file, mlir_io.new_context())
+        work = WorkFolder(Path(d))
+        lower_to_flow(write_input(model, work), work.flow, t)
+        module = mlir_io.load_module(work.flow, mlir_io.new_context())
     return FlowModule(module, t, function)
 
 
@@ -120,11 +125,15 @@ def measure(vmfb: str | Path, function: str | None = None, seed: int = 0) -> dic
     return _measure(vmfb, function, seed=seed)
 
 
-def compile(model: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:  # noqa: A001 - mirrors the CLI
+def compile_model(model: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
     """The whole ``serenity-mlir compile`` job; returns the report.
     Options are the fields of :class:`serenity_mlir.pipeline.driver.CompileOptions`."""
     options.setdefault("quiet", True)
-    return compile_model(model, out, CompileOptions(**options))
+    return driver.compile_model(model, out, CompileOptions(**options))
+
+
+# The first name of compile_model, kept for existing callers.
+compile = compile_model  # noqa: A001
 
 
 def targets() -> list[Target]:

@@ -34,6 +34,15 @@ class BudgetError(SerenityError):
     """The schedule's memory need exceeds the user's budget."""
 
 
+class InternalError(SerenityError):
+    """A bug in serenity-mlir, not a problem with the user's input.
+
+    The CLI prints it with its traceback and asks for a report, and exits
+    with its own code, so it is never mistaken for bad input."""
+
+    exit_code = 70  # EX_SOFTWARE
+
+
 class CompilerToolError(SerenityError):
     """An external tool (iree-compile, the runtime) failed.
 

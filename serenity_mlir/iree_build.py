@@ -24,6 +24,7 @@ from pathlib import Path
 from iree.build.executor import BuildAction, BuildContext, BuildFile, FileNamespace
 
 from serenity_mlir.errors import InputError
+from serenity_mlir.pipeline.driver import CompileOptions, compile_model
 
 __all__ = ["serenity_compile", "source_file"]
 
@@ -107,8 +108,6 @@ class SerenityCompileAction(BuildAction):
         report.deps.add(self)
 
     def _invoke(self) -> None:
-        from serenity_mlir.pipeline.driver import CompileOptions, compile_model
-
         src = self.source.get_fs_path() if isinstance(self.source, BuildFile) else self.source
         opts = CompileOptions(
             target=self.target,

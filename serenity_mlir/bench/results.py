@@ -10,7 +10,7 @@ For each model, side by side in one run, each measured in a fresh process:
 (d)  the SERENITY schedule;
 (e)  SERENITY after identity graph rewriting (``--rewrite``; n/a without):
      concat -> convolution sites rewritten where that lowers the scheduled
-     peak (rewrite_schedule.py); outputs compared with (a) within a relative
+     peak (pipeline/rewrite.py); outputs compared with (a) within a relative
      error of 1e-5.
 
 Writes DIR/results.json, DIR/results.md and PNG plots; prints the Markdown
@@ -33,12 +33,15 @@ from serenity_mlir.backend.compile import compile_flow, compile_input
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.memory import joint
-from serenity_mlir.pipeline.driver import schedule_flow_file
+from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline.importer import import_model
-from serenity_mlir.pipeline.lower import lower_to_flow
-from serenity_mlir.pipeline.rewrite import rewrite_then_schedule
+from serenity_mlir.pipeline.lower import lower
+from serenity_mlir.pipeline.rewrite import Variant, rewrite_then_schedule
+from serenity_mlir.pipeline.schedule import schedule_flow_file
+from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.runtime.compare import REWRITE_RTOL, max_relative_error
 from serenity_mlir.runtime.local import compare_latency, measure
+from serenity_mlir.samples import IRREGULAR, REGULAR, SAMPLES, write_sample
 from serenity_mlir.scheduler.graph import live_profile
 from serenity_mlir.targets import get_target
 
@@ -93,10 +96,9 @@ def bench_model(
 ) -> dict[str, Any]:
     target = get_target(target_name)
     imported = import_model(model, quiet=True)
-    t0 = time.perf_counter()
-    flow = lower_to_flow(imported.mlir, target, workdir)
-    lower_seconds = time.perf_counter() - t0
-    input_file = next(workdir.glob("model.input.*"))
+    work = WorkFolder(workdir)
+    lowered = lower(imported, work, target)
+    flow, input_file, lower_seconds = lowered.flow_file, lowered.input_file, lowered.seconds
     row: dict[str, Any] = {"model": model.stem, "path": str(model), "configs": {}}
     vmfbs: dict[str, Path] = {}
     profiles: dict[str, list[int]] = {}
@@ -106,10 +108,13 @@ def bench_model(
         vmfbs[key] = out
         row["configs"][key] = {"compile_seconds": round(secs, 3)}
         bar.step(f"{model.stem}: compiled ({key})")
+    sched_files: dict[str, Path] = {}
+    outcomes: dict[str, ScheduleOutcome] = {}
     for key, scheduler in SCHEDULED.items():
         stem = key.replace("'", "p")
         sched_file = workdir / f"{stem}.flow.mlir"
         outcome = schedule_flow_file(flow, sched_file, scheduler, None, time_limit)
+        sched_files[key], outcomes[key] = sched_file, outcome
         out = workdir / f"{stem}.vmfb"
         secs = compile_flow(sched_file, out, target)
         vmfbs[key] = out
@@ -143,7 +148,8 @@ def bench_model(
         bar.step(f"{model.stem}: scheduled+compiled ({key})")
     choice = None
     if rewrite:
-        choice = rewrite_then_schedule(input_file, target, workdir, "serenity", None, time_limit)
+        baseline = Variant.of((), sched_files["d"], outcomes["d"])
+        choice = rewrite_then_schedule(input_file, baseline, work, target, "serenity", None, time_limit)
         out = workdir / "e.vmfb"
         secs = compile_flow(choice.best.flow_file, out, target)
         vmfbs["e"] = out
@@ -348,8 +354,6 @@ def plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
 def check_models(names: list[str]) -> None:
     """Raises for a name that is neither a model file nor a sample network,
     before anything is written."""
-    from serenity_mlir.samples import SAMPLES
-
     for name in names:
         p = Path(name)
         if p.suffix in (".onnx", ".mlir", ".mlirbc"):
@@ -362,8 +366,6 @@ def check_models(names: list[str]) -> None:
 def resolve_models(names: list[str], samples_dir: Path, paper: bool) -> list[Path]:
     """Model files by path, or sample networks by name (generated on demand
     into ``samples_dir``)."""
-    from serenity_mlir.samples import SAMPLES, write_sample
-
     check_models(names)
     return [
         write_sample(name, samples_dir / f"{name}.onnx", paper=paper) if name in SAMPLES else Path(name)
@@ -372,8 +374,6 @@ def resolve_models(names: list[str], samples_dir: Path, paper: bool) -> list[Pat
 
 
 def main(argv: list[str] | None = None) -> int:
-    from serenity_mlir.samples import IRREGULAR, REGULAR  # noqa: F401 - IRREGULAR orders the defaults
-
     ap = argparse.ArgumentParser(prog="serenity-mlir bench")
     ap.add_argument("models", nargs="*", help="model files or sample names (default: all sample networks)")
     ap.add_argument("--out", type=Path, default=Path("bench-results"))

@@ -31,6 +31,7 @@ from serenity_mlir.pipeline.driver import CompileOptions, compile_model
 from serenity_mlir.runtime.compare import max_relative_error
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.runtime.qemu import run_emulated
+from serenity_mlir.samples import SAMPLES
 from serenity_mlir.targets import Target, available_targets, get_target
 
 # Two CPUs' float32 results agree to this normwise relative error.
@@ -127,8 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-results"))
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
-    from serenity_mlir.samples import SAMPLES
-
     names = a.models or list(SAMPLES)
     check_models(names)
     targets = [get_target(t) for t in a.targets.split(",") if t] or available_targets()

@@ -30,7 +30,10 @@ def new_context() -> ir.Context:
 def parse_module(source: str | bytes, name: str, context: ir.Context) -> ir.Operation:
     """Parses text or bytecode into the ``builtin.module`` operation; a syntax
     error names the file, line and column. Several top-level ops are wrapped
-    in an implicit module, as mlir-opt does."""
+    in an implicit module, as mlir-opt does. IREE's own printed modules
+    parse too (``<favor-debug>`` is read as the ``<"debug">`` it means)."""
+    if isinstance(source, str):
+        source = _PRINTED_SERIAL.sub(SERIAL_PARTITIONING, source)
     try:
         try:
             op = ir.Operation.parse(source, source_name=name, context=context).operation
@@ -48,8 +51,21 @@ def parse_module(source: str | bytes, name: str, context: ir.Context) -> ir.Oper
 
 def load_module(path: str | os.PathLike[str], context: ir.Context) -> ir.Operation:
     p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not an MLIR file")
     if not p.is_file():
         raise InputError(f"{p}: no such file")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"{p}: cannot be read ({e.strerror})") from None
+    if not data.startswith(b"ML\xefR"):  # not bytecode
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as e:
+            raise InputError(f"{p}: neither MLIR text (not UTF-8 at byte {e.start}) nor MLIR bytecode") from None
+        if _PRINTED_SERIAL.search(text):
+            return parse_module(text, str(p), context)
     try:
         return ir.Module.parseFile(str(p), context).operation
     except ir.MLIRError as e:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from serenity_mlir.errors import ScheduleError
+from serenity_mlir.errors import InternalError, ScheduleError
 from serenity_mlir.memory.slab import ALIGNMENT, align, pack_slab, slices_for_order
 from serenity_mlir.scheduler.graph import Graph, check_order
 
@@ -83,7 +83,7 @@ def joint_optimum(
     hint_slab, hint_offsets = pack_slab(hint_slices, alignment)
     slab = [b for b in buffers if not b.output and b.size > 0]
     if len({b.name for b in slab}) != len(slab):
-        raise ScheduleError("internal error: slab buffers need distinct names for the joint placement")
+        raise InternalError("slab buffers need distinct names for the joint placement")
     if not slab:
         return JointResult(tuple(hint), {}, 0, True, 0, 0, 0, 0.0, "empty")
     unit = alignment
@@ -165,4 +165,4 @@ def _check_placement(buffers: Sequence[Any], order: Sequence[int], offsets: dict
                 continue
             oa, ob = offsets[a.name], offsets[b.name]
             if oa < ob + align(b.size, alignment) and ob < oa + align(a.size, alignment):
-                raise ScheduleError(f"internal error: the joint placement overlaps slices {a.name} and {b.name}")
+                raise InternalError(f"the joint placement overlaps slices {a.name} and {b.name}")

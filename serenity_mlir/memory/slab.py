@@ -99,7 +99,11 @@ class SlabPrediction:
 
 
 def predict_slab(
-    buffers: Sequence, order: Sequence[int], alignment: int = ALIGNMENT, barriers: Collection[int] = ()
+    buffers: Sequence,
+    order: Sequence[int],
+    alignment: int = ALIGNMENT,
+    barriers: Collection[int] = (),
+    slices: list[Slice] | None = None,
 ) -> SlabPrediction:
     """The live-bytes peak of the order's slab slices, and what IREE
     allocates for them.
@@ -110,12 +114,9 @@ def predict_slab(
     the whole region, and gives a buffer that crosses regions an allocation
     of its own, from its producer's region to its last user's. The prediction
     is the largest sum over a region of its slab and the crossing buffers
-    alive during it."""
-    return _predict(slices_for_order(buffers, order), order, alignment, barriers)
-
-
-def _predict(slices: list[Slice], order: Sequence[int], alignment: int, barriers: Collection[int]) -> SlabPrediction:
-    """``predict_slab`` on slices already laid out for ``order``."""
+    alive during it. ``slices``: the order's slices, when already laid out."""
+    if slices is None:
+        slices = slices_for_order(buffers, order)
     live = live_sum_peak(slices)
     marks = [i for i, v in enumerate(order) if v in barriers]
     if not marks:
@@ -155,72 +156,3 @@ def peak_position(slices: Sequence[Slice]) -> int | None:
         if live > best[0]:
             best = (live, t)
     return best[1]
-
-
-def improve_packing(
-    preds: Sequence[frozenset[int]],
-    buffers: Sequence,
-    order: Sequence[int],
-    time_limit: float = 1.0,
-    seed: int = 0,
-    alignment: int = ALIGNMENT,
-    barriers: Collection[int] = (),
-    max_moves: int | None = None,
-) -> list[int]:
-    """Moves nodes within their valid ranges while IREE's packing of the
-    order does not grow, keeping the first order found with the smallest slab.
-
-    The scheduler minimises live bytes, and IREE's greedy best-fit packer
-    then fragments: the slab can exceed the live peak by tens of percent, yet
-    another order with the same live peak may pack tightly. A seeded hill
-    climb (sideways moves allowed, to cross plateaus) looks for one; it stops
-    after ``max_moves`` candidate orders, at ``time_limit`` seconds, or as soon
-    as the slab equals the order's live peak (no fragmentation left). With a
-    move budget the result depends only on the inputs and the seed, not on how
-    busy the machine is (the time limit is then a safety cap): the rewrite
-    driver compares schedules of several graphs and must not be swayed by
-    noise. ``preds`` are the graph's order constraints; every order it visits
-    is a valid topological order."""
-    import random
-    import time
-
-    rng = random.Random(seed)
-    n = len(order)
-    succs: list[list[int]] = [[] for _ in range(n)]
-    for v, ps in enumerate(preds):
-        for p in ps:
-            succs[p].append(v)
-
-    def cost(o: list[int]) -> tuple[int, int]:
-        """(IREE's slab, the aligned live peak: the least a slab can be)."""
-        sl = slices_for_order(buffers, o)
-        aligned = [Slice(s.name, align(s.size, alignment), s.start, s.end) for s in sl]
-        return _predict(sl, o, alignment, barriers).slab_bytes, live_sum_peak(aligned)
-
-    cur = list(order)
-    cur_cost = cost(cur)
-    best, best_cost = list(cur), cur_cost
-    deadline = time.perf_counter() + time_limit
-    moves = 0
-    while best_cost[0] > best_cost[1] and time.perf_counter() < deadline and n > 1:
-        if max_moves is not None and moves >= max_moves:
-            break
-        moves += 1
-        pos = {v: i for i, v in enumerate(cur)}
-        v = cur[rng.randrange(n)]
-        i = pos[v]
-        lo = max((pos[p] + 1 for p in preds[v]), default=0)
-        hi = min((pos[s] - 1 for s in succs[v]), default=n - 1)
-        if hi <= lo:
-            continue
-        j = rng.randint(lo, hi)
-        if j == i:
-            continue
-        cand = cur[:i] + cur[i + 1 :]
-        cand.insert(j, v)
-        c = cost(cand)
-        if c[0] <= cur_cost[0]:
-            cur, cur_cost = cand, c
-            if c[0] < best_cost[0]:
-                best, best_cost = list(cand), c
-    return best

@@ -7,19 +7,20 @@ the function, applies the chosen sites and verifies the module afterwards (a
 rewrite that breaks the IR is an error, never a silently written output).
 
 Which sites pay off is a scheduling question (a split can also lengthen the
-life of the accumulator): ``pipeline.rewrite_then_schedule`` schedules with
+life of the accumulator): ``serenity_mlir.pipeline.rewrite`` schedules with
 and without each site and passes the winners here through ``sites``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from iree.compiler import ir
 
-from serenity_mlir.analysis.dataflow import FUNC_OPS, _func_name, find_body_function
-from serenity_mlir.errors import InputError, ScheduleError
+from serenity_mlir.analysis import FUNC_OPS, find_body_function, func_name
+from serenity_mlir.errors import InputError, InternalError
+from serenity_mlir.ir.phases import detect_phase
 from serenity_mlir.rewrite.patterns import Site, apply_sites, find_sites
 
 
@@ -27,13 +28,19 @@ from serenity_mlir.rewrite.patterns import Site, apply_sites, find_sites
 class SerenityRewrite:
     """Channel-wise / kernel-wise partitioning of concat -> convolution."""
 
-    name = "serenity-rewrite"
+    name: ClassVar[str] = "serenity-rewrite"
     function: str | None = None
     # Indices (in ``find_sites`` order) of the sites to rewrite; None: every
     # applicable site.
     sites: tuple[int, ...] | None = None
 
     def apply(self, module: ir.Operation) -> RewriteOutcome:
+        phase = detect_phase(module)
+        if phase not in ("linalg", "unknown"):
+            raise InputError(
+                "serenity-rewrite works on linalg on tensors (iree-compile --compile-to=input), "
+                f"but this module is at the {phase} phase"
+            )
         funcs = _functions(module, self.function)
         found = _sites_of(funcs)
         if self.sites is None:
@@ -53,7 +60,7 @@ class SerenityRewrite:
         try:
             module.verify()
         except ir.MLIRError as e:
-            raise ScheduleError(f"the rewritten module does not verify: {e}") from None
+            raise InternalError(f"the rewritten module does not verify: {e}") from None
         return RewriteOutcome(
             functions=[name for name, _ in funcs],
             sites=descriptions,
@@ -85,7 +92,7 @@ def _functions(module: ir.Operation, function: str | None) -> list[tuple[str, ir
     for op in module.regions[0].blocks[0].operations:
         o = op.operation
         if o.name in FUNC_OPS and len(o.regions) > 0 and len(o.regions[0].blocks) > 0:
-            out.append((_func_name(o), o))
+            out.append((func_name(o), o))
     return out
 
 

@@ -1,5 +1,11 @@
 """The ``serenity-schedule`` pass: reorder a function body by the schedule.
 
+The pass strings small steps together: build the body's dataflow graph
+(:mod:`serenity_mlir.analysis`), schedule it (:mod:`serenity_mlir.scheduler`),
+prefer an order IREE packs more tightly (:mod:`serenity_mlir.memory.packing`),
+move the ops (:func:`apply_order`), make stream partitioning serial, record
+the entry signature, and verify.
+
 The block is rebuilt in one sweep: inputs first, then every node in schedule
 order, each preceded by the free ops (constants, weight loads, views) it
 needs, then the remaining ops (exports) in their old order, and the
@@ -11,30 +17,33 @@ regrouping independent dispatches into concurrent waves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from iree.compiler import ir
 
-from serenity_mlir.analysis.dataflow import INPUT_OPS, BodyGraph, _all_operands, build_body_graph, find_body_function
-from serenity_mlir.errors import ScheduleError
+from serenity_mlir.analysis import INPUT_OPS, BodyGraph, all_operands, build_body_graph, find_body_function
+from serenity_mlir.errors import InputError, InternalError
 from serenity_mlir.ir.mlir import format_location, set_serial_partitioning
+from serenity_mlir.ir.phases import detect_phase
 from serenity_mlir.ir.reflection import record_signature
-from serenity_mlir.memory.slab import improve_packing
+from serenity_mlir.memory.packing import choose_by_slab
 from serenity_mlir.scheduler.graph import check_order, peak
-from serenity_mlir.scheduler.schedule import ScheduleResult, greedy_order, kahn_order, program_order, schedule
+from serenity_mlir.scheduler.schedule import ScheduleResult, schedule
 
 
 @dataclass(frozen=True)
 class SerenitySchedule:
     """Orders the entry function's ops to minimise peak activation memory."""
 
-    name = "serenity-schedule"
+    name: ClassVar[str] = "serenity-schedule"
     scheduler: str = "serenity"
     function: str | None = None
     time_limit: float | None = 60.0
     serial: bool = True
-    model: str = "iree"
+    # "iree": what IREE allocates (flow phase); "paper": SERENITY's model,
+    # for any single-block body.
+    memory_model: str = "iree"
     # Local search for an order IREE packs more tightly: candidate orders
     # tried (0: off), and a cap in seconds in case a huge graph makes each
     # try slow. The move budget, not the clock, makes the result repeatable.
@@ -42,13 +51,17 @@ class SerenitySchedule:
     pack_search_seconds: float = 30.0
 
     def apply(self, module: ir.Operation) -> ScheduleOutcome:
+        if self.memory_model == "iree":
+            phase = detect_phase(module)
+            if phase not in ("flow", "unknown"):
+                raise InputError(
+                    f"serenity-schedule works on IREE's flow phase (iree-compile --compile-to=flow), "
+                    f"but this module is at the {phase} phase"
+                    + ("" if phase in ("stream", "hal", "vm") else "; --memory-model paper schedules any body")
+                )
         fname, func = find_body_function(module, self.function)
-        body = build_body_graph(func, self.model)
-        g = body.graph
-        program_peak = peak(g, range(g.num_nodes))
-        result = schedule(g, self.scheduler, time_limit=self.time_limit)
-        if self.scheduler == "serenity" and self.model == "iree":
-            result = choose_by_slab(body, result, self.pack_search_seconds, self.pack_search_moves)
+        body = build_body_graph(func, self.memory_model)
+        result = self.schedule(body)
         apply_order(body, result.order)
         if self.serial:
             set_serial_partitioning(module)
@@ -56,8 +69,19 @@ class SerenitySchedule:
         try:
             module.verify()
         except ir.MLIRError as e:
-            raise ScheduleError(f"the reordered module does not verify: {e}") from None
+            raise InternalError(f"the reordered module does not verify: {e}") from None
+        program_peak = peak(body.graph, range(body.graph.num_nodes))
         return ScheduleOutcome(function=fname, body=body, result=result, program_peak=program_peak, module=module)
+
+    def schedule(self, body: BodyGraph) -> ScheduleResult:
+        """The order for ``body``: the scheduler's, or an equally valid one
+        that IREE packs into a smaller slab."""
+        result = schedule(body.graph, self.scheduler, time_limit=self.time_limit)
+        if self.scheduler == "serenity" and self.memory_model == "iree":
+            result = choose_by_slab(
+                body.graph, body.buffers, body.barriers, result, self.pack_search_seconds, self.pack_search_moves
+            )
+        return result
 
 
 @dataclass
@@ -74,51 +98,6 @@ class ScheduleOutcome:
     # caller that dropped the module and then read an op's location read
     # freed memory (seen as a segfault once several modules were in flight).
     module: Any = None
-
-
-def choose_by_slab(
-    body: BodyGraph, result: ScheduleResult, search_seconds: float = 30.0, search_moves: int = 3000
-) -> ScheduleResult:
-    """Keeps the order whose packed slab is smallest.
-
-    The scheduler minimises the sum of live bytes; IREE packs the slices
-    greedily, so an order that is optimal for the sum can pack worse than
-    another (fragmentation). What the device must reserve is the packed slab,
-    so the cheap orders are compared by it too, and then a short local search
-    (``allocator.improve_packing``) moves nodes while the slab shrinks. An
-    order replaces the scheduler's only when its slab is strictly smaller;
-    ``optimal`` then stays true only if its live peak is still the optimum."""
-    g = body.graph
-    slab0 = body.predict(result.order).slab_bytes
-    best_order, best_slab, how = list(result.order), slab0, ""
-    for name, fn in (("program", program_order), ("greedy", greedy_order), ("kahn", kahn_order)):
-        order = fn(g)
-        slab = body.predict(order).slab_bytes
-        if slab < best_slab:
-            best_order, best_slab, how = order, slab, f"the {name} order"
-    if search_seconds > 0 and search_moves > 0:
-        order = improve_packing(
-            g.preds, body.buffers, best_order, time_limit=search_seconds, barriers=body.barriers, max_moves=search_moves
-        )
-        slab = body.predict(order).slab_bytes
-        if slab < best_slab:
-            best_order, best_slab = order, slab
-            how = f"{how or 'the schedule'} after a packing search"
-    if not how:
-        return result
-    p = peak(g, best_order)
-    return replace(
-        result,
-        order=tuple(best_order),
-        peak_bytes=p,
-        optimal=result.optimal and p == result.peak_bytes,
-        method=f"{result.method}+slab",
-        notes=(
-            *result.notes,
-            f"{how} packs into a smaller slab ({best_slab} B) than the schedule ({slab0} B), "
-            f"at {p} live bytes (the schedule: {result.peak_bytes}): kept it",
-        ),
-    )
 
 
 def apply_order(body: BodyGraph, order: tuple[int, ...] | list[int]) -> None:
@@ -139,13 +118,13 @@ def apply_order(body: BodyGraph, order: tuple[int, ...] | list[int]) -> None:
         key = _op_key(op)
         if key in emitted:
             return
-        for x in _all_operands(op, block):
+        for x in all_operands(op, block):
             dep = defining.get(hash(x))
             if dep is None or _op_key(dep) in emitted:
                 continue
             if _op_key(dep) in node_index:
-                raise ScheduleError(
-                    f"internal error: the order runs {op.name} at {format_location(op.location)} "
+                raise InternalError(
+                    f"the order runs {op.name} at {format_location(op.location)} "
                     "before the op that defines its operand"
                 )
             emit(dep)
@@ -160,7 +139,7 @@ def apply_order(body: BodyGraph, order: tuple[int, ...] | list[int]) -> None:
     for op in ops[:-1]:
         emit(op)
     if len(sequence) != len(ops) - 1:
-        raise ScheduleError("internal error: the reordered block lost or duplicated ops")
+        raise InternalError("the reordered block lost or duplicated ops")
     for op in sequence:
         op.move_before(terminator)
 

@@ -1,36 +1,43 @@
-"""The driver: import -> lower -> schedule -> compile -> measure.
+"""The ``serenity-mlir compile`` job: import -> lower -> [rewrite] ->
+schedule -> compile -> run and compare, one stage module each.
 
-Each step lives in its own module; this one strings them together, keeps the
-intermediate files in a work directory (kept, and named in the error, when a
-step fails, so the reproducer command works), and writes the report.
+The driver checks every option and path before any work, keeps the
+intermediate files in a typed work folder (:mod:`.workdir`; kept and named in
+the error when a step fails, so the reproducer command works), builds the
+module inside that folder and measures it there (so a second compile to the
+same ``-o`` cannot swap the file under it), and only then moves the module to
+the output path and writes the report.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir.analysis.dataflow import find_body_function
 from serenity_mlir.backend.build import build_for_target
 from serenity_mlir.backend.compile import artifact_paths, compile_input
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import peak_position, slices_for_order
-from serenity_mlir.passes.schedule import ScheduleOutcome, SerenitySchedule
-from serenity_mlir.pipeline.importer import import_model
-from serenity_mlir.pipeline.lower import lower_to_flow
-from serenity_mlir.pipeline.rewrite import rewrite_then_schedule
-from serenity_mlir.runtime.compare import REWRITE_RTOL, max_relative_error
-from serenity_mlir.runtime.local import measure
-from serenity_mlir.runtime.qemu import run_emulated
+from serenity_mlir.passes.schedule import ScheduleOutcome
+from serenity_mlir.pipeline import measure as run_stage
+from serenity_mlir.pipeline.importer import import_model, model_files
+from serenity_mlir.pipeline.lower import lower
+from serenity_mlir.pipeline.paths import check_paths
+from serenity_mlir.pipeline.report import Report
+from serenity_mlir.pipeline.rewrite import Variant, rewrite_then_schedule
+from serenity_mlir.pipeline.schedule import schedule_flow_file
+from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
+from serenity_mlir.runtime.compare import REWRITE_RTOL
+from serenity_mlir.scheduler.schedule import SCHEDULERS
 from serenity_mlir.targets import Target, get_target
 from serenity_mlir.units import check_memory_budget, parse_size
 
@@ -49,11 +56,22 @@ class CompileOptions:
     quiet: bool = False
     memory_budget: str | int | None = None
     # SERENITY's identity graph rewriting, kept per concat site where it
-    # lowers the scheduled peak (rewrite_schedule.py).
+    # lowers the scheduled peak (pipeline/rewrite.py).
     rewrite: bool = False
     # Normwise relative error a rewritten module may show against IREE's
     # default compile (re-associated float32 sums drift with depth).
     rewrite_rtol: float = REWRITE_RTOL
+
+    def check(self) -> int | None:
+        """Raises InputError for an option that cannot work; returns the
+        memory budget in bytes (None: no budget)."""
+        if self.scheduler not in SCHEDULERS:
+            raise InputError(f"unknown scheduler '{self.scheduler}' (known: {', '.join(SCHEDULERS)})")
+        if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit >= 0):
+            raise InputError(f"--time-limit must be a number of seconds >= 0, got {self.time_limit:g}")
+        if not (math.isfinite(self.rewrite_rtol) and self.rewrite_rtol > 0):
+            raise InputError(f"--rewrite-rtol must be a positive tolerance, got {self.rewrite_rtol:g}")
+        return parse_size(self.memory_budget) if self.memory_budget is not None else None
 
 
 class Progress:
@@ -80,215 +98,224 @@ class Progress:
             print(f"      {what}", file=sys.stderr, flush=True)
 
 
-def schedule_flow_file(
-    flow_in: Path, flow_out: Path, scheduler: str, function: str | None, time_limit: float | None
-) -> ScheduleOutcome:
-    """Runs the serenity-schedule pass on a flow-level file and writes the
-    result (with serial partitioning and the signature the runtime needs)."""
-    module = mlir_io.load_module(flow_in, mlir_io.new_context())
-    outcome = SerenitySchedule(scheduler=scheduler, function=function, time_limit=time_limit).apply(module)
-    atomic_write(flow_out, mlir_io.module_to_text(module))
-    return outcome
-
-
 def compile_model(
     model: str | Path, out: str | Path, options: CompileOptions, report_path: str | Path | None = None
 ) -> dict[str, Any]:
     """The ``serenity-mlir compile`` job; returns (and writes) the report."""
-    model = Path(model)
-    out = Path(out)
-    if out.resolve() == model.resolve():
-        raise InputError(f"{out}: the output would overwrite the input model")
+    model, out = Path(model), Path(out)
+    report_file = Path(report_path) if report_path is not None else None
+    budget = options.check()
     target = get_target(options.target)
     # A bad output name is an error now, not after minutes of scheduling.
-    artifact_paths(out, target)
-    if not options.rewrite_rtol > 0:
-        raise InputError(f"--rewrite-rtol must be a positive tolerance, got {options.rewrite_rtol:g}")
+    final = artifact_paths(out, target)
+    reads = [("the model", model), *(("a file of the model", p) for p in model_files(model))]
+    if Path(options.target).is_file():
+        reads.append(("the target file", Path(options.target)))
+    writes = [(f"-o ({role})" if role not in ("module", "c_source") else "-o", p) for role, p in final.items()]
+    if report_file is not None:
+        writes.append(("--report", report_file))
+    check_paths(reads, writes)
+    if options.keep_temps is not None:
+        check_keep_temps(options.keep_temps)
+        for what, p in reads:
+            if p.resolve().is_relative_to(options.keep_temps.resolve()):
+                raise InputError(f"--keep-temps {options.keep_temps} holds {what} {p}: give another folder")
     steps = 4 + int(options.rewrite) + int(options.measure) + 2 * int(options.verify_outputs and options.measure)
     progress = Progress(steps, options.quiet)
-    workdir = Path(tempfile.mkdtemp(prefix="serenity-"))
-    ok = False
+    work = WorkFolder.create()
+    keep = False
     try:
-        report = _compile_model(model, out, target, options, progress, workdir)
-        if report_path is not None:
-            atomic_write(report_path, json.dumps(report, indent=2) + "\n")
-        ok = True
-        return report
+        report = _compile_model(model, out, target, options, budget, progress, work)
+        data = report.to_dict()
+        if report_file is not None:
+            atomic_write(report_file, json.dumps(data, indent=2) + "\n")
+        return data
     except SerenityError as e:
-        e.args = (f"{e.args[0]}\n(intermediate files kept in {workdir})",) if e.args else e.args
+        if options.keep_temps is not None:
+            e.args = (f"{e.args[0]}\n(intermediate files copied to {options.keep_temps})",) if e.args else e.args
+        elif work.holds_files():
+            keep = True
+            e.args = (f"{e.args[0]}\n(intermediate files kept in {work.root})",) if e.args else e.args
         raise
     finally:
         if options.keep_temps is not None:
-            shutil.copytree(workdir, options.keep_temps, dirs_exist_ok=True)
-        if ok or options.keep_temps is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+            work.copy_to(options.keep_temps)
+        if not keep:
+            work.remove()
+
+
+def _publish(built: dict[str, Path], final: dict[str, Path]) -> None:
+    """Moves the built files to the output paths: each copied beside its
+    destination and renamed over it, sidecars first and the main file last,
+    so a reader that sees the new module also sees its new object and header."""
+    for role in sorted(built, key=lambda r: r in ("module", "c_source")):
+        dest = final[role]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(built[role], tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _compile_model(
-    model: Path, out: Path, target: Target, options: CompileOptions, progress: Progress, workdir: Path
-) -> dict[str, Any]:
+    model: Path,
+    out: Path,
+    target: Target,
+    options: CompileOptions,
+    budget: int | None,
+    progress: Progress,
+    work: WorkFolder,
+) -> Report:
     progress(f"importing {model.name}")
     imported = import_model(model, quiet=options.quiet)
     if imported.kind == "mlir":
         # Parse here so a malformed file is reported with its own location.
-        mod = mlir_io.load_module(model, mlir_io.new_context())
-        find_body_function(mod, options.function)
+        mlir_io.load_module(model, mlir_io.new_context())
     progress(f"lowering to the dispatch level for {target.name}")
-    t0 = time.perf_counter()
-    flow = lower_to_flow(imported.mlir, target, workdir, options.extra_flags)
-    lower_seconds = time.perf_counter() - t0
+    lowered = lower(imported, work, target, options.extra_flags)
     progress(f"scheduling with '{options.scheduler}'")
-    sched_file = workdir / "model.scheduled.flow.mlir"
-    sched = schedule_flow_file(flow, sched_file, options.scheduler, options.function, options.time_limit)
+    sched_file = work.scheduled_flow
+    sched = schedule_flow_file(lowered.flow_file, sched_file, options.scheduler, options.function, options.time_limit)
     rewrite_fields: dict[str, Any] = {}
     if options.rewrite:
         progress("rewriting concat -> convolution sites and scheduling again")
-        input_file = next(workdir.glob("model.input.*"))
         choice = rewrite_then_schedule(
-            input_file,
+            lowered.input_file,
+            Variant.of((), sched_file, sched),
+            work,
             target,
-            workdir,
             options.scheduler,
             options.function,
             options.time_limit,
             options.extra_flags,
             log=progress.detail,
         )
-        rewrite_fields = choice.report_fields()
+        rewrite_fields = {"rewrite": True, **choice.report_fields()}
         if choice.applied:
-            # ``choice`` keeps the rewritten module alive for ``sched``'s op handles.
+            # ``choice.best.outcome`` keeps the rewritten module alive for its op handles.
             sched, sched_file = choice.best.outcome, choice.best.flow_file
     g = sched.body.graph
     fixed = sched.body.fixed_bytes
     chosen = sched.body.predict(sched.result.order)
     program = sched.body.predict(range(g.num_nodes))
-    budget = parse_size(options.memory_budget) if options.memory_budget is not None else None
     if budget is not None:
         # Fail before the long compile when the prediction already says no.
         check_memory_budget(chosen.slab_bytes + fixed, budget, _budget_subject(model, target, sched))
     progress(f"compiling for {target.name}")
-    build = build_for_target(sched_file, out, target, options.extra_flags)
-    report: dict[str, Any] = {
-        "model": str(model),
-        "target": target.name,
-        "scheduler": options.scheduler,
-        "entry_function": sched.function,
-        "scheduled_function": sched.body.func_name,
-        "num_nodes": g.num_nodes,
-        "memory_model": sched.body.model,
-        # IREE's slab for the chosen order (its packer simulated) plus the
-        # inputs and results, which live outside the slab for the whole call.
-        "predicted_peak_bytes": chosen.slab_bytes + fixed,
-        "program_order_predicted_peak_bytes": program.slab_bytes + fixed,
-        "predicted_transient_bytes": chosen.slab_bytes,
-        "predicted_live_transient_bytes": chosen.live_bytes,
-        "program_order_predicted_transient_bytes": program.slab_bytes,
-        "schedule_peak_bytes": sched.result.peak_bytes,
-        "program_order_schedule_peak_bytes": sched.program_peak,
-        "lower_bound_bytes": sched.result.lower_bound_bytes + fixed,
-        "peak_at": _peak_site(sched),
-        "optimal": sched.result.optimal,
-        "schedule_method": sched.result.method,
-        "schedule_states": sched.result.states,
-        "schedule_seconds": round(sched.result.seconds, 6),
-        "compile_seconds": round(lower_seconds + build["compile_seconds"], 3),
-        "order": sched.result.names(g),
-        "notes": list(imported.notes) + list(sched.result.notes),
-        "output": str(out),
-        # What IREE itself computed for the target (scheduling statistics).
-        "iree_arena_bytes": build["arena_bytes"],
-        "code_size_bytes": build["code_size_bytes"],
-        "ram_bytes": build["ram_bytes"],
-        "sram_bytes": build["sram_bytes"],
-        "fits_sram": build["fits_sram"],
-        "artifacts": build["artifacts"],
-        "output_kind": build["output_kind"],
-        "inputs": build["inputs"],
-        "outputs": build["outputs"],
-        "input_bytes": build["input_bytes"],
-        "output_bytes": build["output_bytes"],
-    }
-    if options.rewrite:
-        report["rewrite"] = True
-        report.update(rewrite_fields)
+    built_out = work.module_dir / out.name
+    build = build_for_target(sched_file, built_out, target, options.extra_flags)
+    built = {role: Path(p) for role, p in build["artifacts"].items()}
+    final = artifact_paths(out, target)
+    report = Report(
+        model=str(model),
+        target=target.name,
+        scheduler=options.scheduler,
+        entry_function=sched.function,
+        scheduled_function=sched.body.func_name,
+        num_nodes=g.num_nodes,
+        memory_model=sched.body.model,
+        predicted_peak_bytes=chosen.slab_bytes + fixed,
+        program_order_predicted_peak_bytes=program.slab_bytes + fixed,
+        predicted_transient_bytes=chosen.slab_bytes,
+        predicted_live_transient_bytes=chosen.live_bytes,
+        program_order_predicted_transient_bytes=program.slab_bytes,
+        schedule_peak_bytes=sched.result.peak_bytes,
+        program_order_schedule_peak_bytes=sched.program_peak,
+        lower_bound_bytes=sched.result.lower_bound_bytes + fixed,
+        peak_at=_peak_site(sched),
+        optimal=sched.result.optimal,
+        schedule_method=sched.result.method,
+        schedule_states=sched.result.states,
+        schedule_seconds=round(sched.result.seconds, 6),
+        compile_seconds=round(lowered.seconds + build["compile_seconds"], 3),
+        order=sched.result.names(g),
+        notes=list(imported.notes) + list(sched.result.notes),
+        output=str(out),
+        iree_arena_bytes=build["arena_bytes"],
+        code_size_bytes=build["code_size_bytes"],
+        ram_bytes=build["ram_bytes"],
+        sram_bytes=build["sram_bytes"],
+        fits_sram=build["fits_sram"],
+        artifacts={role: str(p) for role, p in final.items()},
+        output_kind=build["output_kind"],
+        inputs=build["inputs"],
+        outputs=build["outputs"],
+        input_bytes=build["input_bytes"],
+        output_bytes=build["output_bytes"],
+    )
+    report.set(**rewrite_fields)
     rewritten = bool(rewrite_fields.get("rewrite_sites_applied"))
-    for key in ("sections", "elf", "library_query_symbol", "undefined_symbols"):
-        if key in build:
-            report[key] = build[key]
+    report.set(**{k: build[k] for k in ("sections", "elf", "library_query_symbol", "undefined_symbols") if k in build})
     if build["arena_bytes"] is not None and build["output_bytes"] is not None:
-        # IREE's arena holds the slab and the results.
-        report["iree_transient_bytes"] = build["arena_bytes"] - build["output_bytes"]
+        report.iree_transient_bytes = build["arena_bytes"] - build["output_bytes"]
     if budget is not None:
-        report["memory_budget_bytes"] = budget
+        report.memory_budget_bytes = budget
         if build["ram_bytes"] is not None:
             check_memory_budget(build["ram_bytes"], budget, _budget_subject(model, target, sched))
-    if not options.measure:
-        return report
-    run = _runner(target)
-    if run is None:
-        report["measured_peak_bytes"] = None
-        report["notes"].append(f"target {target.name} cannot run here: not measured")
-        return report
-    progress(f"measuring {out.name} ({'IREE runtime, local-sync' if target.runnable == 'local' else target.runnable})")
-    compare_by_tolerance = rewritten and target.runnable == "local"
-    outputs_npz = workdir / "outputs.npz"
-    if compare_by_tolerance:
-        m = measure(out, sched.function, seed=options.seed, save_outputs=outputs_npz)
-    else:
-        m = run(out, sched.function, None, options.seed)
-    report.update(_measured_fields(m, report["predicted_peak_bytes"]))
-    if options.verify_outputs:
-        progress("compiling the same model without the pass (IREE default) to compare outputs")
-        ref = workdir / "reference.vmfb"
-        compile_input(
-            workdir / f"model.input{'.mlirbc' if isinstance(imported.mlir, bytes) else '.mlir'}",
-            ref,
-            target,
-            options.extra_flags,
-        )
-        progress("running the reference")
-        ref_npz = workdir / "reference_outputs.npz"
-        if compare_by_tolerance:
-            r = measure(ref, sched.function, inputs=m["inputs"], seed=options.seed, save_outputs=ref_npz)
-        else:
-            r = run(ref, sched.function, m["inputs"], options.seed)
-        report["reference_measured_peak_bytes"] = r["device_bytes_peak"]
-        report["outputs_bit_identical"] = r["outputs_sha256"] == m["outputs_sha256"]
-        if compare_by_tolerance:
-            # A rewritten graph sums the partial convolutions in another
-            # order: equal within rounding, not bit for bit.
-            err = max_relative_error(outputs_npz, ref_npz)
-            report["outputs_max_rel_error"] = err
-            report["outputs_within_tolerance"] = err <= options.rewrite_rtol
-            report["outputs_rtol"] = options.rewrite_rtol
-            if err > options.rewrite_rtol:
-                raise SerenityError(
-                    f"the rewritten module's outputs differ from IREE's default compile of {model.name} by a "
-                    f"relative error of {err:.3g} (tolerance {options.rewrite_rtol:g}, seed {options.seed}); "
-                    f"the output file was written to {out} for inspection. Partial convolutions sum in another "
-                    "order: on a deep network float32 drift can exceed the tolerance without a bug (compare "
-                    "with another runtime, e.g. onnxruntime), and --rewrite-rtol accepts more"
-                )
-        elif rewritten:
-            report["notes"].append(f"outputs of the rewritten module not compared on {target.name} (no arrays)")
-        elif not report["outputs_bit_identical"]:
-            raise SerenityError(
-                f"the scheduled module's outputs differ from IREE's default compile of {model.name} "
-                f"(seed {options.seed}); the output file was written to {out} for inspection"
-            )
+    run = run_stage.runner(target) if options.measure else None
+    if options.measure and run is None:
+        report.measured_peak_bytes = None
+        report.notes.append(f"target {target.name} cannot run here: not measured")
+    if run is not None:
+        _measure(report, run, built, model, lowered.input_file, target, options, progress, work, sched, rewritten)
+    _publish(built, final)
     return report
 
 
-Runner = Callable[[Path, str, "list[str] | None", int], dict[str, Any]]
-
-
-def _runner(target: Target) -> Runner | None:
-    """How a module for ``target`` runs here, each run in a fresh process."""
-    if target.runnable == "local":
-        return lambda vmfb, fn, inputs, seed: measure(vmfb, fn, inputs=inputs, seed=seed)
-    if target.runnable == "qemu-aarch64":
-        return lambda vmfb, fn, inputs, seed: run_emulated(vmfb, target, fn, inputs, seed)
-    return None
+def _measure(
+    report: Report,
+    run: run_stage.Runner,
+    built: dict[str, Path],
+    model: Path,
+    input_file: Path,
+    target: Target,
+    options: CompileOptions,
+    progress: Progress,
+    work: WorkFolder,
+    sched: ScheduleOutcome,
+    rewritten: bool,
+) -> None:
+    """Runs the built module (and, with verify_outputs, IREE's default build
+    of the same model) and fills the report's measurement fields."""
+    module = built["module"]
+    where = "IREE runtime, local-sync" if target.runnable == "local" else target.runnable
+    progress(f"measuring {module.name} ({where})")
+    by_tolerance = rewritten and target.runnable == "local"
+    outputs = work.outputs if by_tolerance else None
+    m = run(module, sched.function, None, options.seed, outputs)
+    report.set(**run_stage.measured_fields(m, report.predicted_peak_bytes))
+    if not options.verify_outputs:
+        return
+    progress("compiling the same model without the pass (IREE default) to compare outputs")
+    compile_input(input_file, work.reference, target, options.extra_flags)
+    progress("running the reference")
+    ref_outputs = work.reference_outputs if by_tolerance else None
+    c = run_stage.compare(run, m, work.reference, sched.function, options.seed, outputs, ref_outputs)
+    report.reference_measured_peak_bytes = c.reference_peak
+    report.outputs_bit_identical = c.bit_identical
+    if c.max_rel_error is not None:
+        # A rewritten graph sums the partial convolutions in another order:
+        # equal within rounding, not bit for bit.
+        err = c.max_rel_error
+        report.set(outputs_max_rel_error=err, outputs_within_tolerance=err <= options.rewrite_rtol)
+        report.outputs_rtol = options.rewrite_rtol
+        if err > options.rewrite_rtol:
+            raise SerenityError(
+                f"the rewritten module's outputs differ from IREE's default compile of {model.name} by a "
+                f"relative error of {err:.3g} (tolerance {options.rewrite_rtol:g}, seed {options.seed}); "
+                f"the module is kept for inspection as {module}. Partial convolutions sum in another "
+                "order: on a deep network float32 drift can exceed the tolerance without a bug (compare "
+                "with another runtime, e.g. onnxruntime), and --rewrite-rtol accepts more"
+            )
+    elif rewritten:
+        report.notes.append(f"outputs of the rewritten module not compared on {target.name} (no arrays)")
+    elif not c.bit_identical:
+        raise SerenityError(
+            f"the scheduled module's outputs differ from IREE's default compile of {model.name} "
+            f"(seed {options.seed}); the module is kept for inspection as {module}"
+        )
 
 
 def _peak_site(sched: ScheduleOutcome) -> str:
@@ -303,17 +330,3 @@ def _peak_site(sched: ScheduleOutcome) -> str:
 
 def _budget_subject(model: Path, target: Target, sched: ScheduleOutcome) -> str:
     return f"{model.name} on {target.name} (peak at dispatch {_peak_site(sched)})"
-
-
-def _measured_fields(m: dict[str, Any], predicted_total: int) -> dict[str, Any]:
-    non_constant = m["device_bytes_peak"] - m["constant_bytes"]
-    return {
-        "measured_peak_bytes": m["device_bytes_peak"],
-        "constant_bytes": m["constant_bytes"],
-        "input_bytes": m["input_bytes"],
-        "output_bytes": m["output_bytes"],
-        "transient_bytes": m["transient_bytes"],
-        "measured_non_constant_bytes": non_constant,
-        "predicted_vs_measured_non_constant": round(predicted_total / non_constant, 4) if non_constant else None,
-        "outputs_sha256": m["outputs_sha256"],
-    }

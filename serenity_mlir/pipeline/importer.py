@@ -45,6 +45,27 @@ def import_model(path: str | Path, quiet: bool = False) -> Imported:
     raise InputError(f"{p}: unknown model format '{p.suffix}' (expected .onnx, .mlir or .mlirbc)")
 
 
+def model_files(path: Path) -> list[Path]:
+    """Files besides ``path`` that the model reads: an ONNX model's external
+    weights (so no output can overwrite them). Unreadable models give none
+    here; the import reports them."""
+    if path.suffix.lower() != ".onnx" or not path.is_file():
+        return []
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf raises several types; the import names the problem
+        return []
+    files = []
+    for t in model.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            for entry in t.external_data:
+                if entry.key == "location":
+                    files.append(path.parent / entry.value)
+    return sorted(set(files))
+
+
 def load_onnx(p: Path, quiet: bool = False) -> tuple[object, list[str]]:
     """Loads, checks, upgrades and shape-infers an ONNX model."""
     import onnx

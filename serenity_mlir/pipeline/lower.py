@@ -8,25 +8,59 @@ the device target in the module at this phase.
 
 from __future__ import annotations
 
-import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from serenity_mlir.ir.tools import iree_compile
+from serenity_mlir.pipeline.importer import Imported
+from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.targets import Target
 
 
-def lower_to_flow(mlir: str | bytes, target: Target, workdir: Path, extra_flags: list[str] | None = None) -> Path:
-    """Writes ``workdir/model.flow.mlir`` and returns its path."""
-    suffix = ".mlirbc" if isinstance(mlir, bytes) else ".mlir"
-    src = workdir / f"model.input{suffix}"
-    src.write_bytes(mlir if isinstance(mlir, bytes) else mlir.encode())
-    out = workdir / "model.flow.mlir"
+@dataclass(frozen=True)
+class Lowered:
+    input_file: Path  # the imported model as IREE reads it
+    flow_file: Path
+    seconds: float
+
+
+def write_input(imported: Imported, work: WorkFolder) -> Path:
+    """Writes the imported model where IREE (and a reproducer) reads it."""
+    binary = isinstance(imported.mlir, bytes)
+    src = work.model_input(binary)
+    src.write_bytes(imported.mlir if isinstance(imported.mlir, bytes) else imported.mlir.encode())
+    return src
+
+
+def lower_to_flow(input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> float:
+    """``iree-compile --compile-to=flow`` of ``input_file`` into ``out``; returns seconds."""
+    t0 = time.perf_counter()
     iree_compile(
-        [str(src), "--compile-to=flow", *target.flag_list(), *(extra_flags or []), "-o", str(out)],
+        [str(input_file), "--compile-to=flow", *target.flag_list(), *(extra_flags or []), "-o", str(out)],
         what="lowering to the flow phase (iree-compile --compile-to=flow)",
+    )
+    return time.perf_counter() - t0
+
+
+def lower(imported: Imported, work: WorkFolder, target: Target, extra_flags: list[str] | None = None) -> Lowered:
+    src = write_input(imported, work)
+    seconds = lower_to_flow(src, work.flow, target, extra_flags)
+    return Lowered(src, work.flow, seconds)
+
+
+def lower_to_linalg(input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> Path:
+    """``iree-compile --compile-to=input``: the linalg-on-tensors module the
+    rewrite works on (every frontend ends up here)."""
+    iree_compile(
+        [str(input_file), "--compile-to=input", *target.flag_list(), *(extra_flags or []), "-o", str(out)],
+        what="lowering to linalg (iree-compile --compile-to=input)",
     )
     return out
 
 
-def new_workdir() -> tempfile.TemporaryDirectory[str]:
-    return tempfile.TemporaryDirectory(prefix="serenity-")
+def lower_linalg_to_flow(src: Path, out: Path, target: Target, extra_flags: list[str] | None, what: str) -> Path:
+    """``iree-compile --compile-from=input --compile-to=flow`` (a rewritten module)."""
+    flags = [*target.flag_list(), *(extra_flags or [])]
+    iree_compile([str(src), "--compile-from=input", "--compile-to=flow", *flags, "-o", str(out)], what=what)
+    return out

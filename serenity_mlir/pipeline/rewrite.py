@@ -25,13 +25,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
-from serenity_mlir.ir.tools import iree_compile
 from serenity_mlir.passes.rewrite import SerenityRewrite, find_module_sites
-from serenity_mlir.passes.schedule import ScheduleOutcome, SerenitySchedule
+from serenity_mlir.passes.schedule import ScheduleOutcome
+from serenity_mlir.pipeline.lower import lower_linalg_to_flow, lower_to_linalg
+from serenity_mlir.pipeline.schedule import schedule_flow_file
+from serenity_mlir.pipeline.workdir import WorkFolder
+from serenity_mlir.rewrite.choice import choose_sites
 from serenity_mlir.targets import Target
 
 
@@ -41,11 +44,13 @@ class Variant:
 
     sites: tuple[int, ...]
     flow_file: Path  # the scheduled flow-level file
-    outcome: ScheduleOutcome
+    outcome: ScheduleOutcome  # keeps the scheduled module alive for its op handles
     predicted_peak_bytes: int
-    # The scheduled module: ``outcome.body`` holds handles to its ops, which
-    # must not outlive it (the bindings do not keep it alive for them).
-    module: Any = None
+
+    @staticmethod
+    def of(sites: tuple[int, ...], flow_file: Path, outcome: ScheduleOutcome) -> Variant:
+        slab = outcome.body.predict(outcome.result.order)
+        return Variant(sites, flow_file, outcome, slab.slab_bytes + outcome.body.fixed_bytes)
 
 
 @dataclass
@@ -74,60 +79,55 @@ class RewriteChoice:
         }
 
 
-def to_linalg(input_file: Path, target: Target, workdir: Path, extra_flags: list[str] | None = None) -> Path:
-    """``iree-compile --compile-to=input``: the linalg-on-tensors module the
-    rewrite works on (every frontend ends up here)."""
-    out = workdir / "model.linalg.mlir"
-    iree_compile(
-        [str(input_file), "--compile-to=input", *target.flag_list(), *(extra_flags or []), "-o", str(out)],
-        what="lowering to linalg (iree-compile --compile-to=input)",
-    )
-    return out
+def evaluate_variant(
+    linalg: Path,
+    chosen: tuple[int, ...],
+    work: WorkFolder,
+    target: Target,
+    scheduler: str,
+    function: str | None,
+    time_limit: float | None,
+    extra_flags: list[str] | None = None,
+) -> Variant:
+    """Rewrites ``chosen`` sites of the linalg module, lowers it to flow and
+    schedules it (one evaluation of the search)."""
+    tag = "rw" + "_".join(map(str, chosen))
+    module = mlir_io.load_module(linalg, mlir_io.new_context())
+    SerenityRewrite(sites=chosen).apply(module)
+    src = work.variant(tag, "linalg")
+    atomic_write(src, mlir_io.module_to_text(module, debuginfo=True))
+    flow = lower_linalg_to_flow(
+        src, work.variant(tag, "flow"), target, extra_flags,
+        f"lowering the rewritten module (sites {list(chosen)}) to the flow phase",
+    )  # fmt: skip
+    sched_file = work.variant(tag, "scheduled.flow")
+    outcome = schedule_flow_file(flow, sched_file, scheduler, function, time_limit)
+    return Variant.of(chosen, sched_file, outcome)
 
 
 def rewrite_then_schedule(
     input_file: Path,
+    baseline: Variant,
+    work: WorkFolder,
     target: Target,
-    workdir: Path,
     scheduler: str,
     function: str | None,
     time_limit: float | None,
     extra_flags: list[str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RewriteChoice:
-    """Schedules the original and the rewritten graphs; see the module doc.
-    ``log`` gets a line per graph evaluated (this takes a lowering and a
-    schedule each, minutes on a large network)."""
-    linalg = to_linalg(input_file, target, workdir, extra_flags)
+    """Decides the sites against ``baseline`` (the original graph, already
+    lowered and scheduled by the pipeline); see the module doc. ``log`` gets
+    a line per graph evaluated (this takes a lowering and a schedule each,
+    minutes on a large network)."""
+    linalg = lower_to_linalg(input_file, work.linalg, target, extra_flags)
     sites = [s.describe() for s in find_module_sites(mlir_io.load_module(linalg, mlir_io.new_context()))]
 
     def evaluate(chosen: tuple[int, ...]) -> Variant:
-        tag = "rw" + "_".join(map(str, chosen)) if chosen else "rw-none"
-        src = linalg
-        if chosen:
-            module = mlir_io.load_module(linalg, mlir_io.new_context())
-            SerenityRewrite(sites=chosen).apply(module)
-            src = workdir / f"model.{tag}.linalg.mlir"
-            atomic_write(src, mlir_io.module_to_text(module, debuginfo=True))
-        flow = workdir / f"model.{tag}.flow.mlir"
-        iree_compile(
-            [
-                str(src),
-                "--compile-from=input",
-                "--compile-to=flow",
-                *target.flag_list(),
-                *(extra_flags or []),
-                "-o",
-                str(flow),
-            ],
-            what=f"lowering the rewritten module (sites {list(chosen)}) to the flow phase",
-        )
-        sched_file = workdir / f"model.{tag}.scheduled.flow.mlir"
-        scheduled = mlir_io.load_module(flow, mlir_io.new_context())
-        outcome = SerenitySchedule(scheduler=scheduler, function=function, time_limit=time_limit).apply(scheduled)
-        atomic_write(sched_file, mlir_io.module_to_text(scheduled))
-        slab = outcome.body.predict(outcome.result.order)
-        variant = Variant(chosen, sched_file, outcome, slab.slab_bytes + outcome.body.fixed_bytes, scheduled)
+        if not chosen:
+            variant = baseline
+        else:
+            variant = evaluate_variant(linalg, chosen, work, target, scheduler, function, time_limit, extra_flags)
         if log is not None:
             what = f"sites {list(chosen)}" if chosen else "the original graph"
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")
@@ -140,30 +140,3 @@ def rewrite_then_schedule(
             s["predicted_peak_bytes_without"] = without[s["index"]]
         s["accepted"] = s["index"] in best.sites
     return RewriteChoice(best=best, baseline=baseline, sites=sites, all_sites=full)
-
-
-V = TypeVar("V")
-
-
-def choose_sites(
-    applicable: tuple[int, ...], evaluate: Callable[[tuple[int, ...]], V], peak: Callable[[V], int]
-) -> tuple[V, V | None, V, dict[int, int]]:
-    """The decision of the module doc, over any ``evaluate(sites)``: returns
-    (the original graph, all sites rewritten or None, the winner, each
-    site's peak when dropped from the set it was tried in). Pure, so it is
-    tested on synthetic peaks."""
-    baseline = evaluate(())
-    if not applicable:
-        return baseline, None, baseline, {}
-    full = evaluate(applicable)
-    current, current_sites = full, applicable
-    without: dict[int, int] = {}
-    for i in applicable:
-        rest = tuple(j for j in current_sites if j != i)
-        trial = evaluate(rest) if rest else baseline
-        without[i] = peak(trial)
-        if peak(trial) <= peak(current):
-            current, current_sites = trial, rest
-    if peak(current) < peak(baseline):
-        return baseline, full, current, without
-    return baseline, full, baseline, without

@@ -44,7 +44,7 @@ from typing import Any
 
 from iree.compiler import ir
 
-from serenity_mlir.errors import InputError
+from serenity_mlir.errors import InternalError
 from serenity_mlir.ir.mlir import format_location
 
 # Channel-wise partitioning: op -> (channel dim of the input, input-channel dim of the filter).
@@ -358,7 +358,7 @@ def apply_sites(sites: Iterable[Site]) -> int:
     count = 0
     for s in sites:
         if not s.applicable:
-            raise InputError(f"internal error: site {s.index} at {s.location} is not rewritable: {s.reason}")
+            raise InternalError(f"site {s.index} at {s.location} is not rewritable: {s.reason}")
         _rewrite(s)
         count += 1
     return count
@@ -451,7 +451,7 @@ def _split_chain_op(
             return _recreate(
                 op, [piece[(op.operands[0], i)]], [rtype], {"static_sizes": ir.DenseI64ArrayAttr.get(sizes)}
             ).results[0]
-    raise InputError(f"internal error: cannot split {_where(op)}")
+    raise InternalError(f"cannot split {_where(op)}")
 
 
 def _split_channel_wise(

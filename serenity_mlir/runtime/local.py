@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import CompilerToolError, InputError
+from serenity_mlir.ir.tensors import TensorSpec
 from serenity_mlir.ir.tools import run_tool
 from serenity_mlir.runtime.modules import entry_function, input_specs, random_inputs, run_record
 
@@ -135,8 +136,6 @@ def _latency_in_process(
     every round calls each module once (rotating which goes first), so
     machine noise hits them alike and the ratios are fair."""
     import iree.runtime as rt
-
-    from serenity_mlir.ir.tensors import TensorSpec
 
     device = rt.get_device("local-sync", cache=False)
     config = rt.Config(device=device)

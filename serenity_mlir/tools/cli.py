@@ -11,13 +11,15 @@ from pathlib import Path
 from serenity_mlir.bench import results as bench_results
 from serenity_mlir.bench import scheduler as bench_scheduler
 from serenity_mlir.bench import targets as bench_targets
-from serenity_mlir.errors import GraphError, SerenityError
+from serenity_mlir.errors import GraphError
 from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.report import summary
 from serenity_mlir.runtime.compare import REWRITE_RTOL
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.scheduler.graph import load_graph_json
 from serenity_mlir.scheduler.schedule import SCHEDULERS, schedule
 from serenity_mlir.targets import available_targets
+from serenity_mlir.tools.errors import report_error
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,27 +84,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         rewrite_rtol=a.rewrite_rtol,
     )
     report = compile_model(a.model, a.output, opts, a.report)
-    summary = {
-        k: report.get(k)
-        for k in (
-            "model",
-            "target",
-            "scheduler",
-            "num_nodes",
-            "predicted_peak_bytes",
-            "program_order_predicted_peak_bytes",
-            "measured_peak_bytes",
-            "reference_measured_peak_bytes",
-            "optimal",
-            "outputs_bit_identical",
-            "rewrite_sites_found",
-            "rewrite_sites_applied",
-            "rewrite_predicted_peak_bytes",
-            "outputs_max_rel_error",
-        )
-        if k in report or not k.startswith(("rewrite_", "outputs_max"))
-    }
-    print(json.dumps(summary, indent=2))
+    print(json.dumps(summary(report), indent=2))
     return 0
 
 
@@ -217,12 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         a = build_parser().parse_args(args)
     try:
         return COMMANDS[a.command][1](a)
-    except SerenityError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except BaseException as e:  # noqa: BLE001 - every failure ends in one reported line
+        return report_error(e)
 
 
 def entry() -> None:

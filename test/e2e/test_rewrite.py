@@ -21,7 +21,7 @@ from serenity_mlir.ir.tensors import TensorSpec
 from serenity_mlir.ir.tools import iree_compile
 from serenity_mlir.passes.rewrite import SerenityRewrite, find_module_sites
 from serenity_mlir.pipeline.importer import import_model
-from serenity_mlir.pipeline.rewrite import to_linalg
+from serenity_mlir.pipeline.lower import lower_to_linalg
 from serenity_mlir.runtime.compare import REWRITE_RTOL, max_relative_error
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.runtime.modules import random_inputs
@@ -34,7 +34,7 @@ def _linalg(model: Path, workdir: Path) -> Path:
     imported = import_model(model, quiet=True)
     src = workdir / "model.input.mlir"
     src.write_bytes(imported.mlir if isinstance(imported.mlir, bytes) else imported.mlir.encode())
-    return to_linalg(src, HOST, workdir)
+    return lower_to_linalg(src, workdir / "model.linalg.mlir", HOST)
 
 
 def _sites(linalg: Path) -> list[dict]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from serenity_mlir.pipeline.rewrite import choose_sites
+from serenity_mlir.rewrite.choice import choose_sites
 
 Evaluate = Callable[[tuple[int, ...]], tuple[tuple[int, ...], int]]
 
