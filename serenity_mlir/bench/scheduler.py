@@ -20,12 +20,18 @@ import argparse
 import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir.scheduler.graph import Graph, from_edges
-from serenity_mlir.scheduler.schedule import dp_schedule, schedule
+from serenity_mlir.analysis import build_body_graph, find_body_function
+from serenity_mlir.ir import mlir as mlir_io
+from serenity_mlir.pipeline.importer import import_model
+from serenity_mlir.pipeline.lower import lower
+from serenity_mlir.pipeline.workdir import WorkFolder
+from serenity_mlir.scheduler import Graph, dp_schedule, from_edges, schedule
+from serenity_mlir.targets import get_target
 
 WS_SIZES = (16, 32, 64, 128)
 SAMPLES = (
@@ -57,9 +63,11 @@ def watts_strogatz_dag(n: int, k: int = 4, p: float = 0.75, seed: int = 0) -> Gr
 
 def sample_graph(name: str, samples_dir: Path) -> Graph:
     """The dispatch-level graph of a sample network (needs IREE: seconds)."""
-    from serenity_mlir import api
-
-    return api.dataflow_graph(api.lower(api.load_model(samples_dir / f"{name}.onnx"))).graph
+    with tempfile.TemporaryDirectory(prefix="serenity-") as d:
+        work = WorkFolder(Path(d))
+        lowered = lower(import_model(samples_dir / f"{name}.onnx", quiet=True), work, get_target("host"))
+        _, func = find_body_function(mlir_io.load_module(lowered.flow_file, mlir_io.new_context()), None)
+        return build_body_graph(func).graph
 
 
 def bench_graph(
@@ -126,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ws", default=",".join(map(str, WS_SIZES)), help="WS sizes N, comma-separated ('' for none)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the WS graphs (default 1)")
     ap.add_argument("--samples", default=",".join(SAMPLES), help="sample networks, comma-separated ('' for none)")
-    ap.add_argument("--samples-dir", type=Path, default=Path(__file__).resolve().parent.parent / "samples")
+    # The repository's samples/ (this file is serenity_mlir/bench/scheduler.py).
+    ap.add_argument("--samples-dir", type=Path, default=Path(__file__).resolve().parents[2] / "samples")
     a = ap.parse_args(argv)
     jobs: list[tuple[str, Any]] = []
     for name in filter(None, a.samples.split(",")):

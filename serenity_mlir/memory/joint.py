@@ -69,7 +69,7 @@ def joint_optimum(
 ) -> JointResult:
     """Solves order + offsets for the slab slices of ``buffers`` (objects
     with ``name``, ``size``, ``alloc``, ``users``, ``output``, as
-    :class:`~serenity_mlir.analysis.dataflow.Buffer`), starting from ``hint``."""
+    :class:`~serenity_mlir.scheduler.graph.Buffer`), starting from ``hint``."""
     try:
         from ortools.sat.python import cp_model
     except ImportError:

@@ -49,7 +49,7 @@ def check_paths(reads: Iterable[tuple[str, Path]], writes: Iterable[tuple[str, P
     for i, (what, w) in enumerate(writes):
         for rwhat, r in reads:
             if _same(w, r):
-                raise InputError(f"{what} {w} is {rwhat}: it would be overwritten")
+                raise InputError(f"{what} {w} is {rwhat}: the output would overwrite the input")
         for owhat, o in writes[:i]:
             if _same(w, o):
                 raise InputError(f"{what} {w} is also {owhat}: give them different paths")

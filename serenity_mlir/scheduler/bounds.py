@@ -1,5 +1,8 @@
 """Proven lower bounds on the peak of any order (used by the scheduler).
 
+The *working-set* bound: every node's allocation plus every buffer it reads
+is alive while it runs, and outputs are alive at the end.
+
 The *isolated-moment* bound: every node ``v`` runs at some moment, and at
 that moment the done set ``D`` is an ideal (closed under predecessors) that
 holds every ancestor of ``v`` and no descendant of it, so memory is at least
@@ -21,7 +24,18 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from serenity_mlir.scheduler.search import Buf, _ancestor_masks
+from serenity_mlir.scheduler.graph import Buffer, ancestor_masks
+from serenity_mlir.scheduler.problem import Problem
+
+
+def working_set_bound(prob: Problem) -> int:
+    """Largest single-node working set: a node's allocation plus every
+    buffer it reads, and the bytes alive at the end (outputs)."""
+    best = prob.live_full
+    for v in range(prob.n):
+        ws = prob.size[v] + sum(s for _, s in prob.rd[v])
+        best = max(best, ws)
+    return best
 
 
 class _Net:
@@ -93,14 +107,14 @@ class _Net:
 def closure_lower_bound(
     n: int,
     preds: list[set[int]],
-    bufs: list[Buf],
+    bufs: list[Buffer],
     deadline: float | None = None,
     start: int = 0,
     critical: int = 0,
 ) -> int:
     """The isolated-moment bound (see the module docstring) of ``n`` nodes
     with order constraints ``preds`` and buffers ``bufs`` (the model of
-    :mod:`serenity_mlir.scheduler.search`). Stops early, still valid, past
+    :mod:`serenity_mlir.scheduler.problem`). Stops early, still valid, past
     ``deadline`` (a ``time.perf_counter`` value). ``start`` is an already
     known bound: nodes that cannot beat it are skipped. ``critical`` > 0 also
     bounds the orders of that many nodes of highest single bound (a DP over
@@ -125,7 +139,7 @@ def closure_lower_bound(
             continue
         if b.alloc is None:
             const += b.size
-        if b.keep:
+        if b.output:
             if b.alloc is not None:
                 net.add(b.alloc, t, b.size)
             continue
@@ -159,7 +173,7 @@ def closure_lower_bound(
         return min(step[v] + const + cut - ysum, big)
 
     # Cheap upper estimate per node: the ideal "exactly its ancestors".
-    anc = _ancestor_masks(n, [set(p) for p in pred_sets])
+    anc = ancestor_masks(n, [set(p) for p in pred_sets])
     upper = [step[v] + _live_of(bufs, anc[v]) for v in range(n)]
     best = start
     single: dict[int, int] = {}
@@ -216,12 +230,12 @@ def _set_bits(a: int, nodes: list[int]) -> int:
     return m
 
 
-def _live_of(bufs: list[Buf], done: int) -> int:
+def _live_of(bufs: list[Buffer], done: int) -> int:
     """Bytes alive once exactly the nodes of ``done`` have run."""
     live = 0
     for b in bufs:
         if b.alloc is not None and not (done >> b.alloc) & 1:
             continue
-        if b.keep or any(not (done >> u) & 1 for u in b.users):
+        if b.output or any(not (done >> u) & 1 for u in b.users):
             live += b.size
     return live

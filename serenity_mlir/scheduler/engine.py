@@ -1,5 +1,6 @@
 """SERENITY's scheduler at scale: divide and conquer, adaptive soft budgeting
-and an anytime answer, over the search engine of :mod:`._dp_search`.
+and an anytime answer, over the threshold search of
+:mod:`serenity_mlir.scheduler.search`.
 
 1. **Divide and conquer.** A *cut node* ``c`` is one that every other node
    is an ancestor or a descendant of. Every valid order runs exactly
@@ -10,14 +11,16 @@ and an anytime answer, over the search engine of :mod:`._dp_search`.
    alive; the segments are independent problems and the optimum is the
    largest segment optimum. Segments are rebuilt as small problems of their
    own (:func:`_segment`): inherited buffers become buffers alive from the
-   start, buffers still needed after the segment are kept to its end.
+   start, buffers still needed after the segment are outputs of it.
 2. **Bounds first.** Each segment gets an upper bound (the best of program
    order, a memory-aware greedy list scheduler, reverse post-order, seeded
    random topological orders and a beam search) and a proven lower bound
    (the largest single-node working set and the min-cut isolated-moment
-   bound of :mod:`._dp_bounds`). The answer's peak is the largest segment
-   peak, so a segment whose upper bound is not above the largest *lower*
-   bound of any segment needs no search at all.
+   bound of :mod:`serenity_mlir.scheduler.bounds`). A segment whose plain DP
+   (:mod:`serenity_mlir.scheduler.levels`) stays small is solved by it
+   outright. The answer's peak is the largest segment peak, so a segment
+   whose upper bound is not above the largest *lower* bound of any segment
+   needs no search at all.
 3. **Adaptive soft budgeting.** For the others, the meta-search keeps
    ``lo <= optimum <= hi`` and asks the threshold search "does some order fit
    ``tau``?": a found order lowers ``hi`` to its peak; "no order fits" raises
@@ -32,26 +35,15 @@ and an anytime answer, over the search engine of :mod:`._dp_search`.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
-from serenity_mlir.scheduler.bounds import closure_lower_bound
-from serenity_mlir.scheduler.graph import Graph
-from serenity_mlir.scheduler.search import (
-    MAX_STORED,
-    Budget,
-    Buf,
-    OutOfBudget,
-    Problem,
-    RunCap,
-    beam_search,
-    build_problem,
-    freed,
-    graph_buffers,
-    level_dp,
-    order_steps,
-    threshold_search,
-)
+from serenity_mlir.scheduler.bounds import closure_lower_bound, working_set_bound
+from serenity_mlir.scheduler.budget import Budget, OutOfBudget
+from serenity_mlir.scheduler.graph import Buffer, Graph, ancestor_masks
+from serenity_mlir.scheduler.levels import beam_search, level_dp
+from serenity_mlir.scheduler.orders import greedy, random_topo, reverse_post_order
+from serenity_mlir.scheduler.problem import Problem, build_problem, graph_buffers, members, order_steps
+from serenity_mlir.scheduler.search import MAX_STORED, RunCap, threshold_search
 
 # First cap (stored sets) of one threshold search; doubled on each retry.
 FIRST_CAP = 250_000
@@ -79,7 +71,7 @@ class EngineResult:
 class _Seg:
     nodes: list[int]  # global indices, in a topological (index) order
     preds: list[set[int]]  # local
-    bufs: list[Buf]  # local
+    bufs: list[Buffer]  # local
     prob: Problem
     order: list[int]  # best local order so far
     hi: int  # its peak
@@ -93,7 +85,7 @@ class _Seg:
 def cut_nodes(n: int, preds: list[set[int]]) -> list[int]:
     """Nodes that every other node is an ancestor or a descendant of, in
     topological order (their ancestor sets are nested)."""
-    anc = _anc(n, preds)
+    anc = ancestor_masks(n, preds)
     desc_count = [0] * n
     for v in range(n):
         m = anc[v]
@@ -106,159 +98,44 @@ def cut_nodes(n: int, preds: list[set[int]]) -> list[int]:
     return cuts
 
 
-def _anc(n: int, preds: list[set[int]]) -> list[int]:
-    # Index order is topological (Graph's invariant), so one pass suffices.
-    anc = [0] * n
-    for v in range(n):
-        m = 0
-        for p in preds[v]:
-            m |= anc[p] | (1 << p)
-        anc[v] = m
-    return anc
-
-
 def split(g: Graph) -> list[list[int]]:
     """The segments of ``g``: each ends with a cut node (but the last)."""
     n = g.num_nodes
     preds = [set(p) for p in g.preds]
     cuts = cut_nodes(n, preds)
-    anc = _anc(n, preds)
+    anc = ancestor_masks(n, preds)
     segs: list[list[int]] = []
     prev = 0
     for c in cuts:
         upto = anc[c] | (1 << c)
         seg = upto & ~prev
-        segs.append(_members(seg))
+        segs.append(members(seg))
         prev = upto
     rest = ((1 << n) - 1) & ~prev
     if rest:
-        segs.append(_members(rest))
+        segs.append(members(rest))
     return segs
 
 
-def _members(m: int) -> list[int]:
-    out = []
-    while m:
-        low = m & -m
-        out.append(low.bit_length() - 1)
-        m ^= low
-    return out
-
-
-def _segment(g: Graph, bufs: list[Buf], done: set[int], nodes: list[int]) -> tuple[list[set[int]], list[Buf]]:
+def _segment(g: Graph, bufs: list[Buffer], done: set[int], nodes: list[int]) -> tuple[list[set[int]], list[Buffer]]:
     """The problem of scheduling ``nodes`` once exactly ``done`` has run:
     local order constraints and the buffers alive during it, such that its
     live bytes equal the whole graph's at every step."""
     local = {v: i for i, v in enumerate(nodes)}
     segset = set(nodes)
     preds = [{local[p] for p in g.preds[v] if p in segset} for v in nodes]
-    out: list[Buf] = []
+    out: list[Buffer] = []
     for b in bufs:
         inherited = b.alloc is None or b.alloc in done
         if not inherited and b.alloc not in segset:
             continue  # allocated later
         later = b.users - done - segset
-        if inherited and not b.keep and not (b.users - done):
+        if inherited and not b.output and not (b.users - done):
             continue  # already dead
         users = frozenset(local[u] for u in b.users if u in segset)
         alloc = None if inherited or b.alloc is None else local[b.alloc]
-        out.append(Buf(alloc, b.size, users, b.keep or bool(later)))
+        out.append(Buffer(b.name, b.size, users, alloc, b.output or bool(later)))
     return preds, out
-
-
-# ---------------------------------------------------------------- cheap orders
-
-
-def greedy(prob: Problem) -> list[int]:
-    """Memory-aware list scheduling: the ready node with the smallest step,
-    then the smallest live bytes after it."""
-    n = prob.n
-    done = 0
-    live = prob.live0
-    ready = 0
-    for v in range(n):
-        if not prob.pred[v]:
-            ready |= 1 << v
-    order: list[int] = []
-    while ready:
-        best: tuple[int, int, int] | None = None
-        x = ready
-        while x:
-            low = x & -x
-            x ^= low
-            v = low.bit_length() - 1
-            st = live + prob.size[v]
-            after = st - freed(prob, done | low, v)
-            key = (st, after, v)
-            if best is None or key < best:
-                best = key
-        assert best is not None
-        _, live, v = best
-        done |= 1 << v
-        order.append(v)
-        ready &= ~(1 << v)
-        for s in prob.succ_list[v]:
-            if not prob.pred[s] & ~done:
-                ready |= 1 << s
-    return order
-
-
-def reverse_post_order(prob: Problem) -> list[int]:
-    """Depth-first from the sources, reversed post-order: finishes one
-    branch before starting the next (what many compilers emit)."""
-    n = prob.n
-    seen = [False] * n
-    post: list[int] = []
-    for root in reversed(range(n)):
-        if prob.pred[root] or seen[root]:
-            continue
-        seen[root] = True
-        stack = [(root, iter(prob.succ_list[root]))]
-        while stack:
-            v, it = stack[-1]
-            for s in it:
-                if not seen[s]:
-                    seen[s] = True
-                    stack.append((s, iter(prob.succ_list[s])))
-                    break
-            else:
-                stack.pop()
-                post.append(v)
-    post.reverse()
-    return post
-
-
-def random_topo(prob: Problem, seed: int) -> list[int]:
-    rng = random.Random(seed)
-    indeg = [len(p) for p in prob.pred_list]
-    ready = [v for v in range(prob.n) if indeg[v] == 0]
-    order: list[int] = []
-    while ready:
-        v = ready.pop(rng.randrange(len(ready)))
-        order.append(v)
-        for s in prob.succ_list[v]:
-            indeg[s] -= 1
-            if indeg[s] == 0:
-                ready.append(s)
-    return order
-
-
-def _working_set_bound(prob: Problem) -> int:
-    """Largest single-node working set: a node's allocation plus every
-    buffer it reads, plus what is alive from the start and never freed."""
-    best = prob.live_full
-    for v in range(prob.n):
-        ws = prob.size[v] + sum(s for _, s in prob.rd[v])
-        best = max(best, ws)
-    return best
-
-
-def small_dp(prob: Problem, max_states: int) -> tuple[int, list[int], int] | None:
-    """The plain exact DP over down-closed sets, given up (None) past
-    ``max_states`` sets. On small segments it is the fastest proof there is
-    (no bounds to compute, no budget to search). Returns (peak, order, sets
-    stored)."""
-    return level_dp(prob, max_states=max_states)
 
 
 # ---------------------------------------------------------------- entry point
@@ -287,7 +164,7 @@ def solve(
         prob = build_problem(len(nodes), preds, sbufs)
         order = greedy(prob)
         hi, _ = order_steps(prob, order)
-        segs.append(_Seg(nodes, preds, sbufs, prob, order, hi, _working_set_bound(prob)))
+        segs.append(_Seg(nodes, preds, sbufs, prob, order, hi, working_set_bound(prob)))
         done.update(nodes)
     for seg in segs:
         if budget.expired():
@@ -301,10 +178,12 @@ def solve(
     glob_lo = max((s.lo for s in segs), default=0)
     for seg in segs:
         if seg.hi > max(glob_lo, seg.lo) and not budget.expired():
-            small = small_dp(seg.prob, SMALL_DP_STATES)
-            if small is not None:
-                seg.hi, seg.order, used = small
-                budget.states += used
+            # On small segments the plain exact DP is the fastest proof there
+            # is (no bounds to compute, no budget to search).
+            run = level_dp(seg.prob, max_states=SMALL_DP_STATES)
+            if run.stopped is None:
+                seg.hi, seg.order = run.best()
+                budget.states += run.states
                 seg.lo = seg.hi
                 glob_lo = max(glob_lo, seg.lo)
     for seg in sorted(segs, key=lambda s: -s.hi):
@@ -320,10 +199,7 @@ def solve(
         for seg in sorted(segs, key=lambda s: -s.hi):
             if seg.hi <= max(glob_lo, seg.lo):
                 continue
-            try:
-                pk, o = beam_search(seg.prob, BEAM_WIDTH, budget)
-            except OutOfBudget:
-                raise
+            pk, o = beam_search(seg.prob, BEAM_WIDTH, budget)
             if pk < seg.hi:
                 seg.hi, seg.order = pk, o
             glob_lo = _meta_search(seg, budget, glob_lo)

@@ -5,10 +5,10 @@ planner), so the scheduler can be tested on synthetic graphs and reused by any
 front end. A node is one op that runs; it allocates ``size`` bytes when it
 runs (its outputs coexist with its inputs at that moment), and that buffer
 stays alive until every node in ``users`` has run, or to the end when the
-node is a graph output. Buffers that do not fit "one buffer per node" are
-listed apart (``Graph.inputs``): function inputs, live from the start until
-their last user has run, and a node's further results (``alloc`` = the node),
-allocated together with its first result but freed on their own.
+node is a graph output. Buffers beyond the one per node are listed apart
+(``Graph.buffers``): function arguments, live from the start until their last
+user has run, and a node's further results (``alloc`` = the node), allocated
+together with its first result but freed on their own.
 
 ``preds`` (the order constraints) and ``users`` (what keeps a buffer alive)
 are separate on purpose: with views and in-place updates a buffer is kept
@@ -17,6 +17,7 @@ alive by ops that read an alias of it, not only by its direct consumers.
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,15 +26,18 @@ from serenity_mlir.errors import GraphError
 
 
 @dataclass(frozen=True)
-class InputBuffer:
-    """A buffer outside the one-buffer-per-node model: with ``alloc=None`` it
-    exists before the first node runs (a function argument); otherwise node
-    ``alloc`` allocates it when it runs (a second result of a dispatch)."""
+class Buffer:
+    """One buffer of the memory model. With ``alloc=None`` it exists before
+    the first node runs (a function argument); otherwise node ``alloc``
+    allocates it when it runs (a second result of a dispatch). It is freed
+    once every node of ``users`` has run, unless ``output``: then it lives
+    to the end."""
 
     name: str
     size: int
     users: frozenset[int]
     alloc: int | None = None
+    output: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,8 @@ class Graph:
     preds: tuple[frozenset[int], ...]
     users: tuple[frozenset[int], ...]
     outputs: frozenset[int] = frozenset()
-    inputs: tuple[InputBuffer, ...] = ()
+    # Buffers beyond the one per node (function arguments, further results).
+    buffers: tuple[Buffer, ...] = ()
     # Free-form per-node labels (op name, location) for reports and plots.
     labels: tuple[str, ...] = field(default=())
 
@@ -59,7 +64,7 @@ class Graph:
             raise GraphError("graph arrays have different lengths")
         if self.labels and len(self.labels) != n:
             raise GraphError("labels must name every node")
-        for b in self.inputs:
+        for b in self.buffers:
             if b.alloc is not None and not 0 <= b.alloc < n:
                 raise GraphError(f"buffer '{b.name}' is allocated by a bad node {b.alloc}")
             if b.alloc is not None and b.alloc in b.users:
@@ -154,8 +159,6 @@ def from_edges(
 def stable_topological_order(n: int, preds: Sequence[set[int]]) -> list[int]:
     """A topological order that takes the lowest-numbered ready node first,
     so it keeps the given numbering wherever the constraints allow."""
-    import heapq
-
     indeg = [len(p) for p in preds]
     succs: list[list[int]] = [[] for _ in range(n)]
     for v in range(n):
@@ -175,6 +178,18 @@ def stable_topological_order(n: int, preds: Sequence[set[int]]) -> list[int]:
         stuck = [v for v in range(n) if indeg[v] > 0]
         raise GraphError(f"the graph has a cycle ({len(stuck)} nodes cannot be ordered)")
     return order
+
+
+def ancestor_masks(n: int, preds: Sequence[set[int]]) -> list[int]:
+    """The ancestors of every node as a bitset, for order constraints
+    ``preds`` in any index order."""
+    anc = [0] * n
+    for v in stable_topological_order(n, preds):
+        m = 0
+        for p in preds[v]:
+            m |= anc[p] | (1 << p)
+        anc[v] = m
+    return anc
 
 
 def load_graph_json(text: str, source: str = "<graph>") -> Graph:
@@ -233,9 +248,9 @@ def live_profile(g: Graph, order: Sequence[int]) -> list[int]:
     extra_alloc = [0] * g.num_nodes
     own_extra: list[list[int]] = [[] for _ in g.names]
     extra_readers: list[list[int]] = [[] for _ in g.names]
-    in_remaining = [len(b.users) for b in g.inputs]
+    in_remaining = [len(b.users) for b in g.buffers]
     live = 0
-    for j, b in enumerate(g.inputs):
+    for j, b in enumerate(g.buffers):
         if b.alloc is None:
             live += b.size
         else:
@@ -253,24 +268,26 @@ def live_profile(g: Graph, order: Sequence[int]) -> list[int]:
                 live -= g.sizes[p]
         for j in extra_readers[v]:
             in_remaining[j] -= 1
-            if in_remaining[j] == 0:
-                live -= g.inputs[j].size
+            if in_remaining[j] == 0 and not g.buffers[j].output:
+                live -= g.buffers[j].size
         if remaining[v] == 0 and v not in g.outputs:
             live -= g.sizes[v]
         for j in own_extra[v]:
-            if in_remaining[j] == 0:
-                live -= g.inputs[j].size
+            if in_remaining[j] == 0 and not g.buffers[j].output:
+                live -= g.buffers[j].size
     return profile
 
 
 def peak(g: Graph, order: Sequence[int]) -> int:
     prof = live_profile(g, order)
-    return max(prof) if prof else sum(b.size for b in g.inputs if b.alloc is None)
+    return max(prof) if prof else sum(b.size for b in g.buffers if b.alloc is None)
 
 
 def to_json(g: Graph) -> dict[str, object]:
-    """The ``schedule-graph`` form of a graph (inputs become 0-cost nodes
-    carrying their size would change the model, so they are listed apart)."""
+    """The ``schedule-graph`` form of a graph. The buffers beyond the one per
+    node are listed apart under ``inputs`` (making them 0-cost nodes that
+    carry their size would change the model); ``users`` beyond the order
+    edges are not written."""
     return {
         "nodes": [{"name": n, "bytes": s} for n, s in zip(g.names, g.sizes, strict=True)],
         "edges": [[g.names[p], g.names[v]] for v in range(g.num_nodes) for p in sorted(g.preds[v])],
@@ -281,7 +298,8 @@ def to_json(g: Graph) -> dict[str, object]:
                 "bytes": b.size,
                 "users": [g.names[u] for u in sorted(b.users)],
                 **({"allocated_by": g.names[b.alloc]} if b.alloc is not None else {}),
+                **({"output": True} if b.output else {}),
             }
-            for b in g.inputs
+            for b in g.buffers
         ],
     }

@@ -1,11 +1,6 @@
-"""The search engine behind ``schedule(g, "serenity")``: budgeted threshold
-searches over sets of scheduled nodes.
-
-Memory model (see :mod:`serenity_mlir.scheduler.graph`): after the nodes of a down-closed
-set ``D`` have run, buffer ``p`` is alive iff ``p`` is in ``D`` and is an
-output or has a user outside ``D``; running a ready node ``v`` costs
-``step(D, v) = live(D) + size[v]``. Everything is a function of ``D``: a set
-is a signature, stored as a Python int (bitset).
+"""The threshold search behind ``schedule(g, "serenity")``: does some order
+keep every step within a budget? (The model and the bitset view are in
+:mod:`serenity_mlir.scheduler.problem`.)
 
 ``threshold_search(prob, t)`` decides whether some order keeps every step
 ``<= t`` (soft budgeting with budget ``t``). It runs two searches at once, one
@@ -35,259 +30,18 @@ value), which is how the meta-search raises its proven lower bound.
 
 from __future__ import annotations
 
-import heapq
-import time
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from serenity_mlir.scheduler.graph import Graph
+from serenity_mlir.scheduler.budget import Budget, OutOfBudget
+from serenity_mlir.scheduler.problem import Problem
 
 _INF = 1 << 62
 # Sets stored by one threshold search, whatever the caller's limits (memory).
 MAX_STORED = 4_000_000
 
 
-class OutOfBudget(Exception):
-    """The global time or state limit is spent."""
-
-
 class RunCap(Exception):
     """One threshold search went over its own state cap."""
-
-
-class Budget:
-    """Global limits shared by every search of one ``schedule`` call."""
-
-    def __init__(self, deadline: float | None, state_limit: int | None) -> None:
-        self.deadline = deadline
-        self.state_limit = state_limit
-        self.states = 0
-
-    def expired(self) -> bool:
-        return self.deadline is not None and time.perf_counter() > self.deadline
-
-    def check(self) -> None:
-        if self.expired():
-            raise OutOfBudget("time")
-        if self.state_limit is not None and self.states > self.state_limit:
-            raise OutOfBudget("states")
-
-    def remaining_states(self) -> int:
-        if self.state_limit is None:
-            return MAX_STORED
-        return max(0, self.state_limit - self.states)
-
-
-class Buf(NamedTuple):
-    """One buffer of the memory model: allocated when ``alloc`` runs (or
-    alive from the start when None), freed once every node of ``users`` has
-    run, never freed when ``keep`` (graph outputs, unused inputs)."""
-
-    alloc: int | None
-    size: int
-    users: frozenset[int]
-    keep: bool
-
-
-def graph_buffers(g: Graph) -> list[Buf]:
-    """Every buffer of ``g`` in the model of :func:`serenity_mlir.scheduler.graph.peak`:
-    one per node, plus ``g.inputs`` (an input with no user and no allocating
-    node stays alive to the end; an allocated one with no user dies at once)."""
-    bufs = [Buf(v, g.sizes[v], g.users[v], v in g.outputs) for v in range(g.num_nodes)]
-    for b in g.inputs:
-        bufs.append(Buf(b.alloc, b.size, b.users, b.alloc is None and not b.users))
-    return bufs
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Bitset view of one graph (or one segment), computed once.
-
-    ``size[v]`` is everything ``v`` allocates when it runs; ``rd[v]`` lists
-    the buffers ``v`` can free as their last user; ``selffree[v]`` what ``v``
-    allocates and frees at once (no user, not kept)."""
-
-    n: int
-    full: int
-    size: tuple[int, ...]
-    pred: tuple[int, ...]  # masks, including symmetry-breaking edges
-    succ: tuple[int, ...]
-    pred_list: tuple[tuple[int, ...], ...]
-    succ_list: tuple[tuple[int, ...], ...]
-    rd: tuple[tuple[tuple[int, int], ...], ...]
-    selffree: tuple[int, ...]
-    can_free: tuple[bool, ...]  # whether v can ever free >= size[v]
-    live0: int  # live bytes before anything runs
-    live_full: int  # live bytes after everything ran
-    twin_edges: int  # symmetry-breaking edges added
-    keep_alloc: tuple[int, ...] = ()  # kept bytes each node allocates
-    keep0: int = 0  # kept bytes alive from the start
-    work: tuple[int, ...] = ()  # size[v] + every freeable buffer v reads
-    work_order: tuple[int, ...] = ()  # nodes by decreasing work
-
-
-def make_problem(g: Graph, break_symmetry: bool = True) -> Problem:
-    return build_problem(g.num_nodes, [set(p) for p in g.preds], graph_buffers(g), break_symmetry)
-
-
-def build_problem(n: int, preds_in: list[set[int]], bufs: list[Buf], break_symmetry: bool = True) -> Problem:
-    """The search view of ``n`` nodes with order constraints ``preds_in``
-    and buffers ``bufs`` (node indices ``0..n-1``).
-
-    A buffer read by a node that is not a descendant of its allocating node
-    has no meaning in the model (it would be read before it exists); such a
-    user gets an order edge from the allocating node so that the incremental
-    bookkeeping here and :func:`serenity_mlir.scheduler.graph.peak` agree."""
-    preds = [set(p) for p in preds_in]
-    anc = _ancestor_masks(n, preds)
-    for b in bufs:
-        if b.alloc is not None:
-            for u in b.users:
-                if not (anc[u] >> b.alloc) & 1:
-                    preds[u].add(b.alloc)
-                    anc = _ancestor_masks(n, preds)
-    size = [0] * n
-    selffree = [0] * n
-    rd_l: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    reads: list[set[int]] = [set() for _ in range(n)]
-    owns: list[list[tuple[int, tuple[int, ...], bool]]] = [[] for _ in range(n)]
-    live0 = live_full = 0
-    for j, b in enumerate(bufs):
-        if b.alloc is None:
-            live0 += b.size
-        else:
-            size[b.alloc] += b.size
-            owns[b.alloc].append((b.size, tuple(sorted(b.users)), b.keep))
-        if b.keep:
-            live_full += b.size
-            continue
-        if not b.users:
-            if b.alloc is not None:
-                selffree[b.alloc] += b.size
-            else:
-                live0 -= b.size  # never alive: nobody reads it and it is not kept
-            continue
-        um = _bits(b.users)
-        for u in b.users:
-            reads[u].add(j)
-            if b.size > 0:
-                rd_l[u].append((um, b.size))
-    twin_edges = 0
-    if break_symmetry:
-        # Nodes that are indistinguishable for the memory model (same
-        # predecessors and successors, reading the same buffers, allocating
-        # buffers of the same sizes, users and fate): swapping two of them in
-        # any order is an automorphism and keeps every step, so some optimal
-        # order runs them in index order.
-        succ_sets: list[set[int]] = [set() for _ in range(n)]
-        for v in range(n):
-            for p in preds[v]:
-                succ_sets[p].add(v)
-        groups: dict[tuple[object, ...], list[int]] = {}
-        for v in range(n):
-            key = (
-                frozenset(preds[v]),
-                frozenset(succ_sets[v]),
-                frozenset(reads[v]),
-                tuple(sorted(owns[v])),
-            )
-            groups.setdefault(key, []).append(v)
-        for members in groups.values():
-            for first, second in zip(members, members[1:], strict=False):
-                preds[second].add(first)
-                twin_edges += 1
-    pred = [_bits(p) for p in preds]
-    succ_l: list[list[int]] = [[] for _ in range(n)]
-    for v in range(n):
-        for p in preds[v]:
-            succ_l[p].append(v)
-    succ = [_bits(s) for s in succ_l]
-    can_free = tuple(selffree[v] + sum(s for _, s in rd_l[v]) >= size[v] for v in range(n))
-    keep_alloc = [0] * n
-    keep0 = 0
-    for b in bufs:
-        if b.keep:
-            if b.alloc is None:
-                keep0 += b.size
-            else:
-                keep_alloc[b.alloc] += b.size
-    work = tuple(size[v] + sum(s for _, s in rd_l[v]) for v in range(n))
-    return Problem(
-        keep_alloc=tuple(keep_alloc),
-        keep0=keep0,
-        work=work,
-        work_order=tuple(sorted(range(n), key=lambda v: -work[v])),
-        n=n,
-        full=(1 << n) - 1,
-        size=tuple(size),
-        pred=tuple(pred),
-        succ=tuple(succ),
-        pred_list=tuple(tuple(sorted(p)) for p in preds),
-        succ_list=tuple(tuple(sorted(s)) for s in succ_l),
-        rd=tuple(tuple(r) for r in rd_l),
-        selffree=tuple(selffree),
-        can_free=can_free,
-        live0=live0,
-        live_full=live_full,
-        twin_edges=twin_edges,
-    )
-
-
-def _ancestor_masks(n: int, preds: list[set[int]]) -> list[int]:
-    """Ancestor bitsets (any index order: iterative, memoised)."""
-    anc: list[int | None] = [None] * n
-    for v0 in range(n):
-        stack = [v0]
-        while stack:
-            x = stack[-1]
-            if anc[x] is not None:
-                stack.pop()
-                continue
-            pending = [p for p in preds[x] if anc[p] is None]
-            if pending:
-                stack.extend(pending)
-                continue
-            m = 0
-            for p in preds[x]:
-                a = anc[p]
-                assert a is not None
-                m |= a | (1 << p)
-            anc[x] = m
-            stack.pop()
-    return [a or 0 for a in anc]
-
-
-def _bits(items: frozenset[int] | set[int] | list[int]) -> int:
-    m = 0
-    for i in items:
-        m |= 1 << i
-    return m
-
-
-def order_steps(prob: Problem, order: list[int]) -> tuple[int, int]:
-    """(peak, live bytes at the end) of a complete or partial order."""
-    live = prob.live0
-    pk = live
-    done = 0
-    for v in order:
-        st = live + prob.size[v]
-        if st > pk:
-            pk = st
-        done |= 1 << v
-        live = st - freed(prob, done, v)
-    return pk, live
-
-
-def freed(prob: Problem, done: int, v: int) -> int:
-    """Bytes released once ``v`` has run (``done`` includes ``v``)."""
-    f = prob.selffree[v]
-    for um, sz in prob.rd[v]:
-        if not um & ~done:
-            f += sz
-    return f
-
-
-# ---------------------------------------------------------------- threshold search
 
 
 @dataclass
@@ -390,7 +144,7 @@ class _Diver:
     def __init__(self, prob: Problem, t: int, forward: bool) -> None:
         self.prob, self.t, self.forward = prob, t, forward
         start = _Side(forward, prob)
-        (d0, (live0, mask0, _)), = start.front.items()
+        ((d0, (live0, mask0, _)),) = start.front.items()
         self.seen: set[int] = {d0}
         self.k0 = start.k
         self.stack: list[tuple[int, int, list[tuple[int, int, int, int]]]] = [
@@ -502,9 +256,8 @@ def _expand_forward(
     (outputs) allocated in ``D`` stay alive to the end, so that node's step
     is at least ``kept(D) + work[v]`` (what it allocates plus the freeable
     buffers it reads, which are alive while it runs and are not kept)."""
-    size, rd, selffree, pred, succ_list, can_free = (
-        prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list, prob.can_free,
-    )
+    size, rd, selffree = prob.size, prob.rd, prob.selffree
+    pred, succ_list, can_free = prob.pred, prob.succ_list, prob.can_free
     keep_alloc, work, work_order = prob.keep_alloc, prob.work, prob.work_order
     wmax = work[work_order[0]] if prob.n else 0
     nxt: dict[int, tuple[int, int, int]] = {}
@@ -650,81 +403,3 @@ def _path_backward(side: _Side, d: int, k: int, n: int) -> list[int]:
         d |= 1 << u
         k += 1
     return order
-
-
-# ---------------------------------------------------------------- beam search
-
-
-def level_dp(
-    prob: Problem, width: int | None = None, max_states: int | None = None, budget: Budget | None = None
-) -> tuple[int, list[int], int] | None:
-    """The level-by-level DP over down-closed sets, keeping the lowest peak
-    per set. Exact with no ``width``; with one, a beam search that keeps the
-    ``width`` best sets of each level (lowest peak so far, then lowest live
-    bytes): a good upper bound. Gives up (None) past ``max_states`` stored
-    sets and raises ``OutOfBudget`` past the budget's deadline. Returns
-    (peak, order, sets stored)."""
-    size, rd, selffree, pred, succ_list = prob.size, prob.rd, prob.selffree, prob.pred, prob.succ_list
-    ready0 = 0
-    for v in range(prob.n):
-        if not pred[v]:
-            ready0 |= 1 << v
-    # set -> (peak so far, live bytes, ready nodes)
-    level: dict[int, tuple[int, int, int]] = {0: (prob.live0, prob.live0, ready0)}
-    parents: list[dict[int, int]] = []  # per level: set -> the node run last
-    states = 0
-    for _ in range(prob.n):
-        if budget is not None and budget.expired():
-            raise OutOfBudget("time")
-        nxt: dict[int, tuple[int, int, int]] = {}
-        par: dict[int, int] = {}
-        for d, (pk, live, ready) in level.items():
-            x = ready
-            while x:
-                low = x & -x
-                x ^= low
-                v = low.bit_length() - 1
-                st = live + size[v]
-                p2 = pk if pk >= st else st
-                d2 = d | low
-                old = nxt.get(d2)
-                if old is not None:
-                    # Same set, same live bytes and ready nodes: keep the lower peak.
-                    if old[0] > p2:
-                        nxt[d2] = (p2, old[1], old[2])
-                        par[d2] = v
-                    continue
-                f = selffree[v]
-                for um, sz in rd[v]:
-                    if not um & ~d2:
-                        f += sz
-                r2 = ready & ~low
-                for s2 in succ_list[v]:
-                    if not pred[s2] & ~d2:
-                        r2 |= 1 << s2
-                nxt[d2] = (p2, st - f, r2)
-                par[d2] = v
-        if width is not None and len(nxt) > width:
-            nxt = dict(heapq.nsmallest(width, nxt.items(), key=lambda kv: (kv[1][0], kv[1][1])))
-        states += len(nxt)
-        if budget is not None:
-            budget.states += len(nxt)
-        if max_states is not None and states > max_states:
-            return None
-        parents.append(par)
-        level = nxt
-    d = prob.full
-    order: list[int] = []
-    for k in range(prob.n - 1, -1, -1):
-        v = parents[k][d]
-        order.append(v)
-        d ^= 1 << v
-    order.reverse()
-    return level[prob.full][0], order, states
-
-
-def beam_search(prob: Problem, width: int, budget: Budget) -> tuple[int, list[int]]:
-    """``level_dp`` keeping the ``width`` best sets per level: (peak, order)."""
-    res = level_dp(prob, width=width, budget=budget)
-    assert res is not None  # no state cap was given
-    return res[0], res[1]

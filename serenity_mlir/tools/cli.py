@@ -19,12 +19,12 @@ from serenity_mlir.runtime.local import measure
 from serenity_mlir.scheduler.graph import load_graph_json
 from serenity_mlir.scheduler.schedule import SCHEDULERS, schedule
 from serenity_mlir.targets import available_targets
-from serenity_mlir.tools.errors import report_error
+from serenity_mlir.tools.errors import install_signal_handlers, report_error
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("compile", help="import, schedule and compile a model; measure its peak memory")
-    p.add_argument("model", help="an .onnx, .mlir or .mlirbc file")
+    p.add_argument("model", help="an .onnx, .tflite, .mlir or .mlirbc file (.tflite: the 'tflite' extra)")
     p.add_argument("-o", "--output", required=True, help="the .vmfb to write")
     p.add_argument(
         "--target", default="host", help="a target name (see `serenity-mlir targets`) or a target .toml file"
@@ -64,10 +64,45 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="normwise relative error the rewritten module's outputs may show against IREE's default compile "
         f"(default {REWRITE_RTOL:g})",
     )
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="OUT.png",
+        help="draw live bytes over the schedule (imported and chosen order, the predicted slab, the lower bound, "
+        "the dispatch at the peak) into this PNG (or .svg, .pdf); needs the 'plots' extra",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
 
 
 def _run_compile(a: argparse.Namespace) -> int:
+    temps = a.keep_temps
+    own_temps = None
+    if a.plot is not None:
+        import shutil
+        import tempfile
+
+        from serenity_mlir.backend.compile import artifact_paths
+        from serenity_mlir.bench import plots
+        from serenity_mlir.errors import InputError
+        from serenity_mlir.pipeline.importer import model_files
+        from serenity_mlir.pipeline.paths import check_paths
+        from serenity_mlir.targets import get_target
+
+        if a.plot.suffix.lower() not in plots.PLOT_SUFFIXES:
+            raise InputError(f"--plot {a.plot}: give a {', '.join(plots.PLOT_SUFFIXES)} file")
+        plots.require_matplotlib("--plot")
+        # The plot checked with every other path, before any work.
+        model = Path(a.model)
+        reads = [("the model", model), *(("a file of the model", p) for p in model_files(model))]
+        writes = [("-o", p) for p in artifact_paths(Path(a.output), get_target(a.target)).values()]
+        if a.report:
+            writes.append(("--report", Path(a.report)))
+        writes.append(("--plot", a.plot))
+        check_paths(reads, writes)
+        if temps is None:
+            # The plot reads the flow-level modules: keep the intermediate files until it is drawn.
+            own_temps = Path(tempfile.mkdtemp(prefix="serenity-plot-"))
+            temps = own_temps / "temps"
     opts = CompileOptions(
         target=a.target,
         scheduler=a.scheduler,
@@ -76,7 +111,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         measure=not a.no_measure,
         verify_outputs=not a.no_verify_outputs,
         seed=a.seed,
-        keep_temps=a.keep_temps,
+        keep_temps=temps,
         extra_flags=a.iree_flag,
         quiet=a.quiet,
         memory_budget=a.memory_budget,
@@ -84,6 +119,14 @@ def _run_compile(a: argparse.Namespace) -> int:
         rewrite_rtol=a.rewrite_rtol,
     )
     report = compile_model(a.model, a.output, opts, a.report)
+    if a.plot is not None:
+        try:
+            plots.compile_plot(report, temps, a.plot)
+        finally:
+            if own_temps is not None:
+                shutil.rmtree(own_temps, ignore_errors=True)
+        if not a.quiet:
+            print(f"wrote {a.plot}", file=sys.stderr)
     print(json.dumps(summary(report), indent=2))
     return 0
 
@@ -204,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+    install_signal_handlers()
     sys.exit(main())
 
 

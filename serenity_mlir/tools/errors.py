@@ -8,8 +8,10 @@ with 70, so it is never mistaken for bad input. An interrupt exits with 130.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
+from types import FrameType
 
 from serenity_mlir.errors import InternalError, SerenityError
 
@@ -17,10 +19,31 @@ EXIT_INTERNAL = InternalError.exit_code
 EXIT_INTERRUPTED = 130
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or a first SIGINT), raised where the tool happens to be, so
+    every ``finally`` runs: ``subprocess.run`` kills its child, the work
+    folder and any half-written output are removed."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # Further signals would interrupt the clean-up itself (and print a
+    # traceback from wherever it is): the first one wins.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated(signal.Signals(signum).name)
+
+
+def install_signal_handlers() -> None:
+    """For the console entry points (the main thread of a CLI process)."""
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+
+
 def report_error(e: BaseException) -> int:
     """Prints ``e`` the way the tools do and returns the exit code."""
     if isinstance(e, KeyboardInterrupt):
-        print("error: interrupted", file=sys.stderr, flush=True)
+        why = f" by {e.args[0]}" if isinstance(e, Terminated) and e.args else ""
+        print(f"error: interrupted{why}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     if isinstance(e, SystemExit):
         raise e

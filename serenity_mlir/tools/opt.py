@@ -23,7 +23,7 @@ from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.passes import REGISTRY, SerenityRewrite
 from serenity_mlir.passes.base import ModulePass, make_pass, options_of, parse_pipeline
-from serenity_mlir.tools.errors import report_error
+from serenity_mlir.tools.errors import install_signal_handlers, report_error
 
 # Legacy flags that name a pass, in the order they appear.
 PASS_FLAGS = ("serenity-rewrite", "serenity-schedule", "serenity-print-graph")
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
+    install_signal_handlers()
     sys.exit(main())
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serenity_mlir.analysis.dataflow import BodyGraph, build_body_graph, find_body_function
+from serenity_mlir.analysis import BodyGraph, build_body_graph, find_body_function
 from serenity_mlir.ir.mlir import new_context, parse_module
 
 # Two concats of the same type: IREE's flow phase CSEs their

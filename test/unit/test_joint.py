@@ -6,9 +6,8 @@ import random
 
 import pytest
 
-from serenity_mlir.analysis.dataflow import Buffer
 from serenity_mlir.memory.slab import pack_slab, predict_slab, slices_for_order
-from serenity_mlir.scheduler.graph import Graph, check_order, from_edges
+from serenity_mlir.scheduler.graph import Buffer, Graph, check_order, from_edges
 from serenity_mlir.scheduler.schedule import brute_force
 
 joint = pytest.importorskip("serenity_mlir.memory.joint")
@@ -16,7 +15,7 @@ pytest.importorskip("ortools")
 
 
 def _buffers(g: Graph) -> list[Buffer]:
-    return [Buffer(g.names[v], g.sizes[v], v, g.users[v], False) for v in range(g.num_nodes)]
+    return [Buffer(g.names[v], g.sizes[v], g.users[v], alloc=v, output=False) for v in range(g.num_nodes)]
 
 
 def test_joint_placement_removes_fragmentation() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from serenity_mlir.analysis.dataflow import Buffer
 from serenity_mlir.memory.slab import predict_slab
+from serenity_mlir.scheduler.graph import Buffer
 
 
 def test_regions_split_the_slab() -> None:
@@ -12,10 +12,10 @@ def test_regions_split_the_slab() -> None:
     # region's slab; a buffer made in one region and read in a later one gets
     # an allocation of its own beside the slabs.
     bufs = [
-        Buffer("a", 1024, 0, frozenset({1}), False),
-        Buffer("b", 512, 1, frozenset({2}), False),
-        Buffer("x", 256, 3, frozenset({4}), False),
-        Buffer("c", 128, 4, frozenset(), False),
+        Buffer("a", 1024, frozenset({1}), alloc=0, output=False),
+        Buffer("b", 512, frozenset({2}), alloc=1, output=False),
+        Buffer("x", 256, frozenset({4}), alloc=3, output=False),
+        Buffer("c", 128, frozenset(), alloc=4, output=False),
     ]
     # x after the barrier: region 0 holds a and b (1,536 B), region 1 x and c.
     assert predict_slab(bufs, [0, 1, 2, 3, 4], barriers={2}).slab_bytes == 1536

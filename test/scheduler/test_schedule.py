@@ -7,8 +7,20 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from serenity_mlir.scheduler.graph import Graph, InputBuffer, check_order, from_edges, peak
-from serenity_mlir.scheduler.schedule import brute_force, dp_schedule, greedy_order, kahn_order, lower_bound, schedule
+from serenity_mlir.scheduler import (
+    Buffer,
+    Graph,
+    brute_force,
+    check_order,
+    dp_schedule,
+    from_edges,
+    greedy_order,
+    kahn_order,
+    live_profile,
+    lower_bound,
+    peak,
+    schedule,
+)
 
 
 @st.composite
@@ -38,7 +50,7 @@ def aliased_graphs(draw: st.DrawFn, max_nodes: int = 7) -> Graph:
         extra = {d for d in desc[v] if draw(st.integers(0, 3)) == 0}
         users.append(frozenset(set(g.users[v]) | extra))
     inputs = tuple(
-        InputBuffer(f"in{i}", draw(st.integers(1, 500)), frozenset(v for v in range(n) if draw(st.booleans())))
+        Buffer(f"in{i}", draw(st.integers(1, 500)), frozenset(v for v in range(n) if draw(st.booleans())))
         for i in range(draw(st.integers(0, 2)))
     )
     return Graph(g.names, g.sizes, g.preds, tuple(users), g.outputs, inputs)
@@ -47,7 +59,8 @@ def aliased_graphs(draw: st.DrawFn, max_nodes: int = 7) -> Graph:
 @settings(max_examples=150, deadline=None)
 @given(dags())
 def test_dp_equals_brute_force(g: Graph) -> None:
-    res = schedule(g, "serenity")
+    res = schedule(g, "dp")
+    assert res.method == "dp"  # the exact DP ran to the end
     check_order(g, res.order)
     assert res.peak_bytes == peak(g, res.order)
     assert res.peak_bytes == brute_force(g)[0]
@@ -57,8 +70,10 @@ def test_dp_equals_brute_force(g: Graph) -> None:
 @settings(max_examples=100, deadline=None)
 @given(aliased_graphs())
 def test_dp_equals_brute_force_with_aliases_and_inputs(g: Graph) -> None:
-    res = schedule(g, "serenity")
-    assert res.peak_bytes == brute_force(g)[0] == peak(g, res.order)
+    best = brute_force(g)[0]
+    for name in ("dp", "serenity"):
+        res = schedule(g, name)
+        assert res.peak_bytes == best == peak(g, res.order), name
 
 
 @settings(max_examples=100, deadline=None)
@@ -83,6 +98,9 @@ def test_state_limit_returns_valid_order_not_optimal() -> None:
     res = dp_schedule(g, state_limit=200)
     check_order(g, res.order)
     assert not res.optimal
+    assert res.method == "dp-anytime"
+    assert 200 < res.states <= 200 + g.num_nodes  # stops within one expansion of the limit
+    assert "state limit" in res.notes[0]
     assert res.peak_bytes == peak(g, res.order)
     assert res.peak_bytes >= lower_bound(g)
 
@@ -99,3 +117,31 @@ def test_hand_computed_branches() -> None:
     res = schedule(g)
     assert res.peak_bytes == 256 + 32 + 32
     assert res.names(g)[:2] in (["e0", "p0"], ["e1", "p1"])
+
+
+def down_closed_sets(g: Graph) -> int:
+    """How many sets of nodes hold every predecessor of their members
+    (the empty and the full set included), by enumerating every subset."""
+    n = g.num_nodes
+    return sum(all(not (d >> v) & 1 or all((d >> p) & 1 for p in g.preds[v]) for v in range(n)) for d in range(1 << n))
+
+
+@settings(max_examples=60, deadline=None)
+@given(dags(max_nodes=9))
+def test_plain_dp_stores_every_down_closed_set_once(g: Graph) -> None:
+    """The plain DP keeps one partial schedule per down-closed set: its
+    ``states`` (the figure ``bench-scheduler`` reports) is their number."""
+    assert dp_schedule(g).states == down_closed_sets(g)
+
+
+def test_output_buffer_lives_to_the_end() -> None:
+    # a -> b -> c; "x" is allocated by a and read by b: freed after b unless
+    # it is an output.
+    g = from_edges(["a", "b", "c"], [10, 20, 30], [("a", "b"), ("b", "c")], ["c"])
+    freed = Graph(g.names, g.sizes, g.preds, g.users, g.outputs, (Buffer("x", 100, frozenset({1}), alloc=0),))
+    kept = Graph(g.names, g.sizes, g.preds, g.users, g.outputs, (Buffer("x", 100, frozenset({1}), 0, output=True),))
+    assert live_profile(freed, [0, 1, 2]) == [110, 130, 50]
+    assert live_profile(kept, [0, 1, 2]) == [110, 130, 150]
+    for name in ("serenity", "dp"):
+        assert schedule(freed, name).peak_bytes == 130
+        assert schedule(kept, name).peak_bytes == 150

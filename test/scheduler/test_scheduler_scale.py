@@ -4,7 +4,6 @@ against exhaustive search, and its limits."""
 from __future__ import annotations
 
 import random
-import time
 from functools import cache
 
 from hypothesis import given, settings
@@ -12,10 +11,13 @@ from hypothesis import strategies as st
 
 from serenity_mlir.bench.scheduler import watts_strogatz_dag
 from serenity_mlir.scheduler.bounds import closure_lower_bound
+from serenity_mlir.scheduler.budget import Budget
 from serenity_mlir.scheduler.engine import cut_nodes, solve, split
-from serenity_mlir.scheduler.graph import Graph, InputBuffer, check_order, from_edges, peak
+from serenity_mlir.scheduler.graph import Buffer, Graph, ancestor_masks, check_order, from_edges, peak
+from serenity_mlir.scheduler.orders import greedy, random_topo, reverse_post_order
+from serenity_mlir.scheduler.problem import graph_buffers, make_problem, order_steps
 from serenity_mlir.scheduler.schedule import brute_force, dp_schedule, schedule
-from serenity_mlir.scheduler.search import Budget, graph_buffers, make_problem, order_steps, threshold_search
+from serenity_mlir.scheduler.search import threshold_search
 
 
 def exhaustive(g: Graph) -> int:
@@ -28,7 +30,7 @@ def exhaustive(g: Graph) -> int:
     n = g.num_nodes
     full = (1 << n) - 1
     bufs = [(v, g.sizes[v], g.users[v], v in g.outputs) for v in range(n)]
-    bufs += [(b.alloc, b.size, b.users, b.alloc is None and not b.users) for b in g.inputs]
+    bufs += [(b.alloc, b.size, b.users, b.output or (b.alloc is None and not b.users)) for b in g.buffers]
     alloc = [sum(s for a, s, _, _ in bufs if a == v) for v in range(n)]
 
     def live(done: int) -> int:
@@ -72,7 +74,7 @@ def dags(draw: st.DrawFn, max_nodes: int = 10) -> Graph:
 @st.composite
 def model_graphs(draw: st.DrawFn, max_nodes: int = 9) -> Graph:
     """Aliases (users beyond direct successors), function inputs, and extra
-    results allocated by a node (``InputBuffer.alloc``)."""
+    results allocated by a node (``Buffer.alloc``), some of them outputs."""
     g = draw(dags(max_nodes))
     n = g.num_nodes
     succs = g.succs()
@@ -82,13 +84,14 @@ def model_graphs(draw: st.DrawFn, max_nodes: int = 9) -> Graph:
             desc[v] |= {s} | desc[s]
     users = [frozenset(set(g.users[v]) | {d for d in desc[v] if draw(st.integers(0, 3)) == 0}) for v in range(n)]
     inputs = [
-        InputBuffer(f"in{i}", draw(st.integers(1, 300)), frozenset(v for v in range(n) if draw(st.booleans())))
+        Buffer(f"in{i}", draw(st.integers(1, 300)), frozenset(v for v in range(n) if draw(st.booleans())))
         for i in range(draw(st.integers(0, 2)))
     ]
     for i in range(draw(st.integers(0, 2))):
         a = draw(st.integers(0, n - 1))
         us = frozenset(d for d in desc[a] if draw(st.booleans()))
-        inputs.append(InputBuffer(f"x{i}", draw(st.integers(1, 300)), us, alloc=a))
+        out = draw(st.integers(0, 3)) == 0
+        inputs.append(Buffer(f"x{i}", draw(st.integers(1, 300)), us, alloc=a, output=out))
     return Graph(g.names, g.sizes, g.preds, tuple(users), g.outputs, tuple(inputs))
 
 
@@ -210,25 +213,22 @@ def test_medium_ws_graph_is_proven_optimal_quickly() -> None:
     _check(g, res.order, res.peak_bytes)
 
 
-def test_time_limit_returns_a_valid_order_in_time() -> None:
+def test_time_limit_returns_a_valid_order() -> None:
+    """How close to the limit it returns is a figure of ``bench-scheduler``."""
     g = watts_strogatz_dag(160, seed=3)
-    limit = 1.5
-    t0 = time.perf_counter()
-    res = schedule(g, "serenity", time_limit=limit, state_limit=None)
-    elapsed = time.perf_counter() - t0
-    assert elapsed <= limit * 1.1
+    res = schedule(g, "serenity", time_limit=1.5, state_limit=None)
     assert not res.optimal
+    assert res.method == "serenity-anytime"
     assert res.lower_bound_bytes < res.peak_bytes
-    assert res.gap > 0
     _check(g, res.order, res.peak_bytes)
 
 
 def test_plain_dp_time_limit() -> None:
     g = watts_strogatz_dag(96, seed=3)
-    t0 = time.perf_counter()
     res = dp_schedule(g, time_limit=1.0)
-    assert time.perf_counter() - t0 <= 1.1
     assert not res.optimal
+    assert res.method == "dp-anytime"
+    assert "time limit" in res.notes[0]
     _check(g, res.order, res.peak_bytes)
 
 
@@ -284,3 +284,31 @@ def test_budgeted_search_path_equals_exhaustive(g: Graph) -> None:
             _check(g, r.order, r.peak)
     finally:
         _engine.SMALL_DP_STATES = saved
+
+
+@settings(max_examples=80, deadline=None)
+@given(model_graphs(max_nodes=10), st.data())
+def test_cheap_orders_are_valid_and_ancestors_any_index_order(g: Graph, data: st.DataObject) -> None:
+    prob = make_problem(g)
+    for order in (greedy(prob), reverse_post_order(prob), random_topo(prob, 3)):
+        assert sorted(order) == list(range(g.num_nodes))
+        assert all(not prob.pred[v] & ~sum(1 << u for u in order[:i]) for i, v in enumerate(order))
+        _check(g, order, peak(g, order))
+    # greedy completes a valid prefix
+    prefix = random_topo(prob, 5)[: data.draw(st.integers(0, g.num_nodes))]
+    assert greedy(prob, prefix)[: len(prefix)] == prefix
+    # ancestors of a relabelled graph (index order no longer topological)
+    n = g.num_nodes
+    perm = data.draw(st.permutations(range(n)))
+    preds = [set() for _ in range(n)]
+    for v in range(n):
+        preds[perm[v]] = {perm[p] for p in g.preds[v]}
+    anc = ancestor_masks(n, preds)
+    for v in range(n):
+        want, todo = 0, list(preds[v])
+        while todo:
+            p = todo.pop()
+            if not (want >> p) & 1:
+                want |= 1 << p
+                todo += preds[p]
+        assert anc[v] == want
