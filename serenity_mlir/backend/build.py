@@ -57,7 +57,12 @@ def build_for_target(
     and for static libraries ``library_query_symbol``, ``elf`` and ``sections``.
     """
     flow_file, out = Path(flow_file), Path(out)
-    res: CompileResult = compile_flow_artifacts(flow_file, out, target, extra_flags)
+    return build_report(flow_file, compile_flow_artifacts(flow_file, out, target, extra_flags), target)
+
+
+def build_report(flow_file: Path, res: CompileResult, target: Target) -> dict[str, Any]:
+    """The report of ``build_for_target`` for a compile already done (from
+    the flow phase, or through the placement stage's split)."""
     sig = read_signature(flow_file)
     stats = res.statistics or {}
     agg = stats.get("stream-aggregate", {}) if isinstance(stats, dict) else {}

@@ -158,6 +158,31 @@ def _set_static_output(text: str, obj: str) -> str:
     return _STATIC_TARGET.sub(patch, text)
 
 
+def flow_text_for(flow_file: Path, out: Path, target: Target) -> str:
+    """A flow file's text as IREE must compile it into ``out`` for ``target``:
+    checked to be lowered for the target; for static libraries the object's
+    path (relative: iree-compile runs in a scratch directory) and the
+    module's name fixed in the device target, where IREE recorded them at the
+    flow phase. The library and its query function are named after the module."""
+    text = _flow_text(flow_file)
+    _check_lowered_for(text, flow_file, target)
+    if target.links_static:
+        name = library_name(out)
+        rel_object = f"{name}{artifact_paths(out, target)['object'].suffix}"
+        text = _set_module_name(_set_static_output(text, rel_object), name)
+    return text
+
+
+def compile_stream_artifacts(
+    stream_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None
+) -> CompileResult:
+    """Finishes a stream-phase module (``--compile-from=stream``) into ``out``."""
+    return _compile(
+        stream_file, "stream", out, target, ["--compile-from=stream", *(extra_flags or [])],
+        "compiling from the stream phase",
+    )  # fmt: skip
+
+
 def _compile(src: Path, phase: str, out: Path, target: Target, extra: list[str] | None, what: str) -> CompileResult:
     if not src.is_file():
         raise InputError(f"{src}: no such file")
@@ -177,11 +202,7 @@ def _compile(src: Path, phase: str, out: Path, target: Target, extra: list[str] 
     t0 = time.perf_counter()
     try:
         if phase == "flow":
-            text = _flow_text(src)
-            _check_lowered_for(text, src, target)
-            if target.links_static:
-                # The library and its query function are named after the module.
-                text = _set_module_name(_set_static_output(text, rel["object"]), name)
+            text = flow_text_for(src, out, target)
             src_copy = tmpdir / "src" / f"{name}.mlir"
             src_copy.write_text(text)
             # From standard input: the debug info names "<stdin>", not a scratch path.

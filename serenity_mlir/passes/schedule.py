@@ -30,6 +30,7 @@ from serenity_mlir.ir.reflection import record_signature
 from serenity_mlir.memory.packing import choose_by_slab
 from serenity_mlir.scheduler.graph import check_order, peak
 from serenity_mlir.scheduler.schedule import ScheduleResult, schedule
+from serenity_mlir.units import parse_size
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class SerenitySchedule:
     scheduler: str = "serenity"
     function: str | None = None
     time_limit: float | None = 60.0
+    # Bytes the search may keep stored, e.g. 512M (default: a share of the
+    # machine's memory); reached, it ends like the time limit.
+    memory_limit: str | None = None
     serial: bool = True
     # "iree": what IREE allocates (flow phase); "paper": SERENITY's model,
     # for any single-block body.
@@ -49,6 +53,13 @@ class SerenitySchedule:
     # try slow. The move budget, not the clock, makes the result repeatable.
     pack_search_moves: int = 3000
     pack_search_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.memory_limit is not None:
+            try:
+                parse_size(self.memory_limit)
+            except InputError as e:
+                raise InputError(f"memory-limit: {e}") from None
 
     def apply(self, module: ir.Operation) -> ScheduleOutcome:
         if self.memory_model == "iree":
@@ -76,7 +87,8 @@ class SerenitySchedule:
     def schedule(self, body: BodyGraph) -> ScheduleResult:
         """The order for ``body``: the scheduler's, or an equally valid one
         that IREE packs into a smaller slab."""
-        result = schedule(body.graph, self.scheduler, time_limit=self.time_limit)
+        memory_limit = parse_size(self.memory_limit) if self.memory_limit is not None else None
+        result = schedule(body.graph, self.scheduler, time_limit=self.time_limit, memory_limit=memory_limit)
         if self.scheduler == "serenity" and self.memory_model == "iree":
             result = choose_by_slab(
                 body.graph, body.buffers, body.barriers, result, self.pack_search_seconds, self.pack_search_moves

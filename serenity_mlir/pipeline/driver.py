@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir.backend.build import build_for_target
+from serenity_mlir.backend.build import build_for_target, build_report
 from serenity_mlir.backend.compile import artifact_paths, compile_input
-from serenity_mlir.errors import InputError, SerenityError
+from serenity_mlir.backend.stream import PlacedBuild
+from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import peak_position, slices_for_order
@@ -32,6 +33,7 @@ from serenity_mlir.pipeline import measure as run_stage
 from serenity_mlir.pipeline.importer import import_model, model_files
 from serenity_mlir.pipeline.lower import lower
 from serenity_mlir.pipeline.paths import check_paths
+from serenity_mlir.pipeline.place import place_and_compile
 from serenity_mlir.pipeline.report import Report
 from serenity_mlir.pipeline.rewrite import Variant, rewrite_then_schedule
 from serenity_mlir.pipeline.schedule import schedule_flow_file
@@ -61,6 +63,9 @@ class CompileOptions:
     # Normwise relative error a rewritten module may show against IREE's
     # default compile (re-associated float32 sums drift with depth).
     rewrite_rtol: float = REWRITE_RTOL
+    # Who lays out the transient slab: "serenity" (pipeline/place.py, the
+    # default) or "iree" (IREE's greedy best-fit in slice order).
+    placement: str = "serenity"
 
     def check(self) -> int | None:
         """Raises InputError for an option that cannot work; returns the
@@ -69,6 +74,10 @@ class CompileOptions:
             raise InputError(f"unknown scheduler '{self.scheduler}' (known: {', '.join(SCHEDULERS)})")
         if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit >= 0):
             raise InputError(f"--time-limit must be a number of seconds >= 0, got {self.time_limit:g}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"--seed must be an integer >= 0, got {self.seed}")
+        if self.placement not in ("serenity", "iree"):
+            raise InputError(f"unknown placement '{self.placement}' (known: serenity, iree)")
         if not (math.isfinite(self.rewrite_rtol) and self.rewrite_rtol > 0):
             raise InputError(f"--rewrite-rtol must be a positive tolerance, got {self.rewrite_rtol:g}")
         return parse_size(self.memory_budget) if self.memory_budget is not None else None
@@ -131,11 +140,23 @@ def compile_model(
             atomic_write(report_file, json.dumps(data, indent=2) + "\n")
         return data
     except SerenityError as e:
+        # One line: the problem, and where its files are. The work folder is
+        # kept only when a tool failed (its reproducer reads them) or the
+        # message points into it; otherwise it goes like on success.
+        message = str(e)
+        if isinstance(e, FunctionChoiceError):
+            message = f"{model}: {message}"
+        where = None
         if options.keep_temps is not None:
-            e.args = (f"{e.args[0]}\n(intermediate files copied to {options.keep_temps})",) if e.args else e.args
-        elif work.holds_files():
+            where = options.keep_temps
+        elif (isinstance(e, CompilerToolError) or str(work.root) in message) and work.holds_files():
             keep = True
-            e.args = (f"{e.args[0]}\n(intermediate files kept in {work.root})",) if e.args else e.args
+            where = work.root
+        if isinstance(e, CompilerToolError):
+            message = e.summary(where)
+        elif where is not None:
+            message = f"{message}; intermediate files in {where}"
+        e.args = (message,)
         raise
     finally:
         if options.keep_temps is not None:
@@ -177,13 +198,25 @@ def _compile_model(
     lowered = lower(imported, work, target, options.extra_flags)
     progress(f"scheduling with '{options.scheduler}'")
     sched_file = work.scheduled_flow
-    sched = schedule_flow_file(lowered.flow_file, sched_file, options.scheduler, options.function, options.time_limit)
+    placing = options.placement == "serenity"
+    # With our placement the order's live bytes are what the slab costs, so
+    # the scheduler's order stands; IREE's packer needs the packing search.
+    sched = schedule_flow_file(
+        lowered.flow_file, sched_file, options.scheduler, options.function, options.time_limit, not placing
+    )
     rewrite_fields: dict[str, Any] = {}
     if options.rewrite:
         progress("rewriting concat -> convolution sites and scheduling again")
+        # The search compares graphs by IREE's packing of their orders, the
+        # same way for every graph (the chosen one is placed afterwards).
+        base_file, base = sched_file, sched
+        if placing:
+            base_file = work.variant("rw", "scheduled.flow")
+            base = schedule_flow_file(lowered.flow_file, base_file, options.scheduler, options.function,
+                                      options.time_limit)  # fmt: skip
         choice = rewrite_then_schedule(
             lowered.input_file,
-            Variant.of((), sched_file, sched),
+            Variant.of((), base_file, base),
             work,
             target,
             options.scheduler,
@@ -201,11 +234,39 @@ def _compile_model(
     chosen = sched.body.predict(sched.result.order)
     program = sched.body.predict(range(g.num_nodes))
     if budget is not None:
-        # Fail before the long compile when the prediction already says no.
-        check_memory_budget(chosen.slab_bytes + fixed, budget, _budget_subject(model, target, sched))
-    progress(f"compiling for {target.name}")
+        # Fail before the long compile when the prediction already says no
+        # (IREE's own packing of the order: placement can only do better).
+        check_memory_budget(chosen.live_bytes + fixed, budget, _budget_subject(model, target, sched))
     built_out = work.module_dir / out.name
-    build = build_for_target(sched_file, built_out, target, options.extra_flags)
+    placed: PlacedBuild | None = None
+    if placing:
+        progress(f"placing the slab and compiling for {target.name}")
+        placed, truth = place_and_compile(
+            sched_file, built_out, target, sched.function, "serenity", work.root / "stream", options.extra_flags
+        )
+        if placed.slab_bytes > placed.slab_live_bytes and not options.rewrite and options.scheduler == "serenity":
+            # The placement did not reach this order's live bytes: an order
+            # IREE's packer likes may place tighter.
+            progress.detail(
+                f"placement: {placed.slab_bytes:,} B for {placed.slab_live_bytes:,} live; trying the packing search"
+            )
+            alt_file = work.variant("packed", "scheduled.flow")
+            alt = schedule_flow_file(
+                lowered.flow_file, alt_file, options.scheduler, options.function, options.time_limit
+            )
+            alt_out = work.root / "module-packed" / out.name
+            alt_placed, alt_truth = place_and_compile(
+                alt_file, alt_out, target, alt.function, "serenity", work.root / "stream-packed", options.extra_flags
+            )
+            if alt_placed.slab_bytes < placed.slab_bytes:
+                sched, sched_file, placed, truth, built_out = alt, alt_file, alt_placed, alt_truth, alt_out
+                g, chosen = sched.body.graph, sched.body.predict(sched.result.order)
+        for warning in truth.differences:
+            print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
+        build = build_report(sched_file, placed.build, target)
+    else:
+        progress(f"compiling for {target.name}")
+        build = build_for_target(sched_file, built_out, target, options.extra_flags)
     built = {role: Path(p) for role, p in build["artifacts"].items()}
     final = artifact_paths(out, target)
     report = Report(
@@ -216,9 +277,9 @@ def _compile_model(
         scheduled_function=sched.body.func_name,
         num_nodes=g.num_nodes,
         memory_model=sched.body.model,
-        predicted_peak_bytes=chosen.slab_bytes + fixed,
+        predicted_peak_bytes=(placed.slab_bytes if placed else chosen.slab_bytes) + fixed,
         program_order_predicted_peak_bytes=program.slab_bytes + fixed,
-        predicted_transient_bytes=chosen.slab_bytes,
+        predicted_transient_bytes=placed.slab_bytes if placed else chosen.slab_bytes,
         predicted_live_transient_bytes=chosen.live_bytes,
         program_order_predicted_transient_bytes=program.slab_bytes,
         schedule_peak_bytes=sched.result.peak_bytes,
@@ -246,6 +307,19 @@ def _compile_model(
         output_bytes=build["output_bytes"],
     )
     report.set(**rewrite_fields)
+    if placed is not None:
+        report.set(
+            placement="serenity",
+            slab_bytes=placed.slab_bytes,
+            slab_live_bytes=placed.slab_live_bytes,
+            iree_slab_bytes=placed.iree_slab_bytes,
+            placement_seconds=round(placed.placement_seconds, 3),
+            placement_methods=sorted({p.placement.method if p.placement else "iree" for p in placed.packs}),
+            model_matches_iree_slices=truth.ok,
+        )
+        report.notes.extend(f"memory model vs IREE's slices: {d}" for d in truth.differences)
+    else:
+        report.set(placement="iree", slab_bytes=chosen.slab_bytes, iree_slab_bytes=chosen.slab_bytes)
     rewritten = bool(rewrite_fields.get("rewrite_sites_applied"))
     report.set(**{k: build[k] for k in ("sections", "elf", "library_query_symbol", "undefined_symbols") if k in build})
     if build["arena_bytes"] is not None and build["output_bytes"] is not None:
@@ -315,6 +389,15 @@ def _measure(
         raise SerenityError(
             f"the scheduled module's outputs differ from IREE's default compile of {model.name} "
             f"(seed {options.seed}); the module is kept for inspection as {module}"
+        )
+    # Never ship a module that measures above IREE's own build of the model.
+    report.shipped, report.shipped_peak_bytes = "serenity", m["device_bytes_peak"]
+    if c.reference_peak < m["device_bytes_peak"] and target.output == "vmfb":
+        built["module"] = work.reference
+        report.shipped, report.shipped_peak_bytes = "iree-default", c.reference_peak
+        report.notes.append(
+            f"IREE's default build measured {c.reference_peak:,} B, below this module's {m['device_bytes_peak']:,} B: "
+            f"{report.output} holds IREE's default build"
         )
 
 

@@ -6,18 +6,30 @@ shapes the importer emits untyped values). IREE's importer needs opset >= 17
 in practice (older MaxPool and friends are not legalized), while much of the
 model zoo is opset 7-12: such files are upgraded with onnx's version
 converter first, and the user is told. MLIR files are taken as they are.
+
+TFLite flatbuffers go through Arm's TOSA converter (``tosa-converter-for-tflite``,
+the ``tflite`` extra) in process, into TOSA 1.0 bytecode that IREE reads.
+IREE's own ``iree-import-tflite`` cannot serve: with TensorFlow >= 2.19 it
+calls a binding TensorFlow no longer has, and TensorFlow 2.18 emits TOSA from
+before 1.0, which IREE 3.13 rejects (``'tosa.const' op requires attribute
+'values'``). TFLite's tensor names become the ops' locations.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from serenity_mlir.errors import InputError
 
 MIN_OPSET = 17
 MLIR_SUFFIXES = (".mlir", ".mlirbc")
+TFLITE_INSTALL = "pip install 'serenity-mlir[tflite]'"
 
 
 @dataclass
@@ -26,7 +38,7 @@ class Imported:
 
     source: Path
     mlir: str | bytes
-    kind: str  # "onnx" or "mlir"
+    kind: str  # "onnx", "tflite" or "mlir"
     notes: list[str] = field(default_factory=list)
 
 
@@ -39,10 +51,12 @@ def import_model(path: str | Path, quiet: bool = False) -> Imported:
     suffix = p.suffix.lower()
     if suffix == ".onnx":
         return _import_onnx(p, quiet)
+    if suffix == ".tflite":
+        return _import_tflite(p, quiet)
     if suffix in MLIR_SUFFIXES:
         data = p.read_bytes()
         return Imported(source=p, mlir=data if suffix == ".mlirbc" else data.decode("utf-8", "replace"), kind="mlir")
-    raise InputError(f"{p}: unknown model format '{p.suffix}' (expected .onnx, .mlir or .mlirbc)")
+    raise InputError(f"{p}: unknown model format '{p.suffix}' (expected .onnx, .tflite, .mlir or .mlirbc)")
 
 
 def model_files(path: Path) -> list[Path]:
@@ -112,6 +126,9 @@ def load_onnx(p: Path, quiet: bool = False) -> tuple[object, list[str]]:
                 raise InputError(
                     f"{p}: dynamic shapes are not supported: '{vi.name}' has a dynamic dimension {i} ('{what}')"
                 )
+            if d.dim_value == 0:
+                shape = "x".join(str(x.dim_value) for x in dims)
+                raise InputError(f"{p}: '{vi.name}' has a zero-size dimension {i} ({shape}): an empty tensor")
     return model, notes
 
 
@@ -132,3 +149,79 @@ def _import_onnx(p: Path, quiet: bool) -> Imported:
     except Exception as e:  # noqa: BLE001 - the importer raises plain exceptions
         raise InputError(f"{p}: IREE's ONNX importer failed: {type(e).__name__}: {e}") from None
     return Imported(source=p, mlir=module.get_asm(), kind="onnx", notes=notes)
+
+
+def _tosa_converter() -> Any:
+    try:
+        import tosa_converter_for_tflite
+    except ImportError:
+        raise InputError(
+            "reading .tflite models needs Arm's TOSA converter, the 'tflite' extra: "
+            f"{TFLITE_INSTALL} (in a checkout: pip install -e '.[tflite]')"
+        ) from None
+    return tosa_converter_for_tflite
+
+
+def _captured_stderr(run: Callable[[], object]) -> tuple[object, str]:
+    """Runs ``run()`` with file descriptor 2 sent to a temporary file (the
+    converter's C++ diagnostics go there, not to ``sys.stderr``); returns
+    ``(result or exception, text)``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            try:
+                result: object = run()
+            except Exception as e:  # noqa: BLE001 - reported with the diagnostics below
+                result = e
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        return result, f.read().decode("utf-8", "replace")
+
+
+def _import_tflite(p: Path, quiet: bool) -> Imported:
+    import io
+
+    from iree.compiler import ir
+
+    conv = _tosa_converter()
+    head = p.read_bytes()[:8]
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise InputError(f"{p}: not a TFLite flatbuffer (no 'TFL3' identifier)")
+    sink = io.BytesIO()
+
+    def convert() -> None:
+        # Locations on: TFLite's tensor names become the ops' locations in the imported module.
+        conv.tflite_flatbuffer_to_tosa_mlir(str(p), sink, debug_info=conv.TosaConverterDebugInfo.Enable)
+
+    outcome, log = _captured_stderr(convert)
+    if isinstance(outcome, Exception):
+        said = [line.strip() for line in log.splitlines() if "error:" in line]
+        # absl's own lines: 'E0000 00:00:... file.cc:31] message'
+        said = said or [line.split("] ", 1)[1] for line in log.splitlines() if line[:1] == "E" and "] " in line]
+        detail = "; ".join(said[:3]) or f"{type(outcome).__name__}: {outcome}"
+        raise InputError(f"{p}: the TOSA converter for TFLite failed: {detail}") from None
+    data = sink.getvalue()
+    version = getattr(conv, "__version__", "?")
+    try:
+        with ir.Context():
+            module = ir.Module.parse(data)
+            module.operation.verify()
+            text = module.operation.get_asm(large_elements_limit=16)
+    except ir.MLIRError as e:
+        raise InputError(
+            f"{p}: IREE cannot read the TOSA that tosa-converter-for-tflite {version} produced: {e}"
+        ) from None
+    notes = []
+    if "tosa.rescale" in text or "!quant." in text:
+        note = (
+            f"{p.name} is quantized: its TOSA rescales were seen to saturate differently from TFLite's "
+            "interpreter on int8 models; compare the outputs with TFLite before relying on them"
+        )
+        notes.append(note)
+        if not quiet:
+            print(f"note: {note}", file=sys.stderr)
+    return Imported(source=p, mlir=data, kind="tflite", notes=notes)

@@ -24,10 +24,20 @@ def _same(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def check_writable(path: Path, what: str) -> None:
-    """``path`` can be created or replaced as a file."""
+def check_writable(path: Path, what: str, devices: bool = False) -> None:
+    """``path`` can be created or replaced as a file (with ``devices``: or
+    is a device or pipe that can be written through, e.g. ``/dev/null``)."""
     if path.is_dir():
         raise InputError(f"{what} {path}: is a folder, not a file")
+    if devices and path.exists() and not path.is_file():
+        if not os.access(path, os.W_OK):
+            raise InputError(f"{what} {path}: not writable (permission denied)")
+        return
+    if path.exists() and not path.is_file():
+        kind = "a character device" if path.is_char_device() else "a block device" if path.is_block_device() else (
+            "a pipe" if path.is_fifo() else "a socket" if path.is_socket() else "not a file"
+        )
+        raise InputError(f"{what} {path}: is {kind}, not a regular file (it is not replaced)")
     parent = path.parent
     probe = parent
     while not probe.exists():

@@ -66,6 +66,17 @@ class Report:
     outputs: list[str] | None
     input_bytes: int | None
     output_bytes: int | None
+    # Who laid out the transient slab ("serenity": pipeline/place.py; "iree"),
+    # the slab the module allocates, the most bytes IREE's own slices hold at
+    # one time (aligned as IREE aligns them: no layout can do better), and
+    # what IREE's own packer gives for the same order.
+    placement: str = ABSENT
+    slab_bytes: int = ABSENT
+    slab_live_bytes: int = ABSENT
+    iree_slab_bytes: int = ABSENT
+    placement_seconds: float = ABSENT
+    placement_methods: list[str] = ABSENT
+    model_matches_iree_slices: bool = ABSENT
     # --rewrite (pipeline.rewrite.RewriteChoice.report_fields)
     rewrite: bool = ABSENT
     rewrite_sites_found: int = ABSENT
@@ -92,6 +103,8 @@ class Report:
     measured_non_constant_bytes: int = ABSENT
     predicted_vs_measured_non_constant: float | None = ABSENT
     outputs_sha256: str = ABSENT
+    # measured (less staged constants) == predicted, byte for byte
+    prediction_exact: bool = ABSENT
     # The reference: IREE's default compile of the same model, run on the
     # same inputs.
     reference_measured_peak_bytes: int = ABSENT
@@ -99,6 +112,11 @@ class Report:
     outputs_max_rel_error: float = ABSENT
     outputs_within_tolerance: bool = ABSENT
     outputs_rtol: float = ABSENT
+    # What the output file holds: "serenity", or "iree-default" when IREE's
+    # own build of the model measured a lower peak (it is never worse), and
+    # that module's measured peak.
+    shipped: str = ABSENT
+    shipped_peak_bytes: int = ABSENT
 
     def set(self, **values: Any) -> None:
         """Sets fields by name (an unknown name is a bug, not a new key)."""
@@ -126,6 +144,8 @@ SUMMARY_FIELDS = (
     "reference_measured_peak_bytes",
     "optimal",
     "outputs_bit_identical",
+    "prediction_exact",
+    "shipped",
     "rewrite_sites_found",
     "rewrite_sites_applied",
     "rewrite_predicted_peak_bytes",
@@ -136,6 +156,5 @@ SUMMARY_FIELDS = (
 def summary(report: dict[str, Any]) -> dict[str, Any]:
     """The summary of a report: every summary field, the optional ones
     (rewrite, tolerance) only when present."""
-    return {
-        k: report.get(k) for k in SUMMARY_FIELDS if k in report or not k.startswith(("rewrite_", "outputs_max"))
-    }
+    optional = ("rewrite_", "outputs_max", "prediction_", "shipped")
+    return {k: report.get(k) for k in SUMMARY_FIELDS if k in report or not k.startswith(optional)}

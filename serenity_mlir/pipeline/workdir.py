@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,24 +73,40 @@ class WorkFolder:
 
     def copy_to(self, dest: Path) -> None:
         """Copies the intermediate files into ``dest`` (made, or an empty
-        folder), leaving the folder's own mode alone."""
-        dest.mkdir(parents=True, exist_ok=True)
-        for src in sorted(self.root.rglob("*")):
-            rel = src.relative_to(self.root)
-            if src.is_dir():
-                (dest / rel).mkdir(exist_ok=True)
-            elif src.is_file():
-                shutil.copy2(src, dest / rel)
+        folder), leaving the folder's own mode alone. A failure is an
+        InputError naming ``dest``."""
+        try:
+            dest.mkdir(parents=True, exist_ok=True)
+            for src in sorted(self.root.rglob("*")):
+                rel = src.relative_to(self.root)
+                if src.is_dir():
+                    (dest / rel).mkdir(exist_ok=True)
+                elif src.is_file():
+                    shutil.copy2(src, dest / rel)
+        except OSError as e:
+            raise InputError(
+                f"--keep-temps {dest}: cannot copy the intermediate files there ({e.strerror or e})"
+            ) from None
 
 
-def check_keep_temps(dest: Path) -> None:
-    """``--keep-temps`` must name a new or empty folder: it never overwrites."""
+def check_keep_temps(
+    dest: Path, reads: Iterable[tuple[str, Path]] = (), writes: Iterable[tuple[str, Path]] = ()
+) -> None:
+    """``--keep-temps`` must name a new or empty folder: it never overwrites.
+    With the compile's ``reads`` and ``writes`` (what each path is, and the
+    path), none of them may be the folder or lie inside it."""
     if dest.exists() and not dest.is_dir():
         raise InputError(f"--keep-temps {dest}: exists and is not a folder")
     if dest.is_dir() and any(dest.iterdir()):
         raise InputError(f"--keep-temps {dest}: the folder is not empty (give a new or empty folder)")
     parent = dest.parent if not dest.exists() else dest
-    while not parent.exists():
+    while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"--keep-temps {dest}: {parent} is not writable")
+    if not parent.is_dir():
+        raise InputError(f"--keep-temps {dest}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--keep-temps {dest}: {parent} is not writable (permission denied)")
+    folder = dest.resolve()
+    for what, p in [*reads, *writes]:
+        if p.resolve() == folder or p.resolve().is_relative_to(folder):
+            raise InputError(f"--keep-temps {dest}: is also {what} {p}: give another folder")

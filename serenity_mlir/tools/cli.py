@@ -12,6 +12,7 @@ from serenity_mlir.bench import results as bench_results
 from serenity_mlir.bench import scheduler as bench_scheduler
 from serenity_mlir.bench import targets as bench_targets
 from serenity_mlir.errors import GraphError
+from serenity_mlir.files import read_text
 from serenity_mlir.pipeline.driver import CompileOptions, compile_model
 from serenity_mlir.pipeline.report import summary
 from serenity_mlir.runtime.compare import REWRITE_RTOL
@@ -20,6 +21,7 @@ from serenity_mlir.scheduler.graph import load_graph_json
 from serenity_mlir.scheduler.schedule import SCHEDULERS, schedule
 from serenity_mlir.targets import available_targets
 from serenity_mlir.tools.errors import install_signal_handlers, report_error
+from serenity_mlir.units import nonneg_int_arg, seconds_arg, size_arg
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,6 +73,13 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="draw live bytes over the schedule (imported and chosen order, the predicted slab, the lower bound, "
         "the dispatch at the peak) into this PNG (or .svg, .pdf); needs the 'plots' extra",
     )
+    p.add_argument(
+        "--placement",
+        default="serenity",
+        choices=("serenity", "iree"),
+        help="who lays out the transient slab: serenity (reaches the order's live bytes where it can; never worse "
+        "than IREE's) or iree (IREE's greedy best-fit)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
 
 
@@ -83,7 +92,7 @@ def _run_compile(a: argparse.Namespace) -> int:
 
         from serenity_mlir.backend.compile import artifact_paths
         from serenity_mlir.bench import plots
-        from serenity_mlir.errors import InputError
+        from serenity_mlir.errors import InputError, SerenityError
         from serenity_mlir.pipeline.importer import model_files
         from serenity_mlir.pipeline.paths import check_paths
         from serenity_mlir.targets import get_target
@@ -117,8 +126,15 @@ def _run_compile(a: argparse.Namespace) -> int:
         memory_budget=a.memory_budget,
         rewrite=a.rewrite,
         rewrite_rtol=a.rewrite_rtol,
+        placement=a.placement,
     )
-    report = compile_model(a.model, a.output, opts, a.report)
+    try:
+        report = compile_model(a.model, a.output, opts, a.report)
+    except BaseException as e:
+        # A failed compile names the kept files in its message (a SerenityError); else they go.
+        if own_temps is not None and not isinstance(e, SerenityError):
+            shutil.rmtree(own_temps, ignore_errors=True)
+        raise
     if a.plot is not None:
         try:
             plots.compile_plot(report, temps, a.plot)
@@ -138,8 +154,8 @@ def _add_measure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument(
         "--input", action="append", help="input tensor type, e.g. 1x8x32x32xf32 (for modules not built here)"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=0, help="also time this many calls (median latency)")
+    p.add_argument("--seed", type=nonneg_int_arg, default=0)
+    p.add_argument("--repeat", type=nonneg_int_arg, default=0, help="also time this many calls (median latency)")
 
 
 def _run_measure(a: argparse.Namespace) -> int:
@@ -150,7 +166,13 @@ def _run_measure(a: argparse.Namespace) -> int:
 def _add_schedule_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("schedule-graph", help="schedule a plain graph given as JSON")
     p.add_argument("graph", help="GRAPH.json ('-' for standard input)")
-    p.add_argument("--time-limit", type=float, default=60.0)
+    p.add_argument("--time-limit", type=seconds_arg, default=60.0, help="seconds (default 60)")
+    p.add_argument(
+        "--memory-limit",
+        type=size_arg,
+        help="bytes the search may keep stored, e.g. 512M (default: half the machine's available memory); "
+        "reached, the search ends like at the time limit, with the best valid order and optimal: false",
+    )
     p.add_argument("--scheduler", default="serenity", choices=SCHEDULERS)
 
 
@@ -158,12 +180,9 @@ def _run_schedule_graph(a: argparse.Namespace) -> int:
     if a.graph == "-":
         text, source = sys.stdin.read(), "<stdin>"
     else:
-        p = Path(a.graph)
-        if not p.is_file():
-            raise GraphError(f"{p}: no such file")
-        text, source = p.read_text(), str(p)
+        text, source = read_text(a.graph, error=GraphError), a.graph
     g = load_graph_json(text, source)
-    res = schedule(g, a.scheduler, time_limit=a.time_limit)
+    res = schedule(g, a.scheduler, time_limit=a.time_limit, memory_limit=a.memory_limit)
     print(
         json.dumps(
             {

@@ -2,10 +2,10 @@
 
 A thin shim over the pass registry, in the style of ``xdsl-opt``:
 ``serenity-opt in.mlir -p 'serenity-schedule{scheduler=program}' -o out.mlir``.
-The flags ``--serenity-schedule``, ``--serenity-rewrite`` and
-``--serenity-print-graph`` add their pass where they stand on the command
+The flags ``--serenity-schedule``, ``--serenity-rewrite``,
+``--serenity-place`` and ``--serenity-print-graph`` add their pass where they stand on the command
 line, and ``--scheduler``, ``--function``, ``--time-limit``,
-``--memory-model``, ``--no-serial-partitioning`` and ``--rewrite-sites`` set
+``--memory-limit``, ``--memory-model``, ``--no-serial-partitioning`` and ``--rewrite-sites`` set
 that option of every pass that has it (a pass's own ``{option=value}`` wins).
 Between ``iree-compile --compile-to=flow`` and ``--compile-from=flow`` the
 output carries the serial partitioning attribute, so no extra flag is needed
@@ -17,12 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from serenity_mlir.errors import InputError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.passes import REGISTRY, SerenityRewrite
 from serenity_mlir.passes.base import ModulePass, make_pass, options_of, parse_pipeline
+from serenity_mlir.pipeline.paths import check_writable
 from serenity_mlir.tools.errors import install_signal_handlers, report_error
 
 # Legacy flags that name a pass, in the order they appear.
@@ -55,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="channel-/kernel-wise partitioning of concat -> convolution (linalg level)",
     )  # fmt: skip
     ap.add_argument(
+        "--serenity-place", action=_Step, nargs=0, const="serenity-place", dest="steps",
+        help="place the transient slab's slices (stream phase, after iree-stream-schedule-allocation)",
+    )  # fmt: skip
+    ap.add_argument(
         "--serenity-print-graph", action=_Step, nargs=0, const="serenity-print-graph", dest="steps",
         help="print the dataflow graph as JSON to stderr",
     )  # fmt: skip
@@ -63,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scheduler")
     ap.add_argument("--function")
     ap.add_argument("--time-limit")
+    ap.add_argument("--memory-limit", help="bytes the scheduler's search may keep stored, e.g. 512M")
     ap.add_argument("--memory-model")
     ap.add_argument(
         "--no-serial-partitioning", action="store_true", help="do not add the stream.partitioning attribute"
@@ -77,6 +85,7 @@ def _shared_options(a: argparse.Namespace) -> dict[str, str]:
         "scheduler": a.scheduler,
         "function": a.function,
         "time-limit": a.time_limit,
+        "memory-limit": a.memory_limit,
         "memory-model": a.memory_model,
         "sites": a.rewrite_sites,
         "serial": "false" if a.no_serial_partitioning else None,
@@ -100,13 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     try:
         passes = make_passes(a)
+        if a.output != "-":
+            # Found now, not after the passes ran.
+            check_writable(Path(a.output), "-o", devices=True)
         ctx = mlir_io.new_context()
         if a.input == "-":
             module = mlir_io.parse_module(sys.stdin.read(), "<stdin>", ctx)
         else:
             module = mlir_io.load_module(a.input, ctx)
         for p in passes:
-            outcome = p.apply(module)
+            try:
+                outcome = p.apply(module)
+            except InputError as e:
+                # The pass knows the module, not the file: name it (unless
+                # the message is located in it already).
+                source = "<stdin>" if a.input == "-" else a.input
+                if e.args and source not in str(e):
+                    e.args = (f"{source}: {e}",)
+                raise
             if isinstance(p, SerenityRewrite) and a.serenity_print_sites:
                 print(json.dumps({"sites": outcome.sites, "applied": list(outcome.applied)}), file=sys.stderr)  # type: ignore[attr-defined]
         text = mlir_io.module_to_text(module, debuginfo=a.mlir_print_debuginfo)

@@ -30,9 +30,9 @@ def test_bench_on_bundled_sample(branches_onnx: Path, tmp_path: Path) -> None:
     assert d["transient_bytes"] == d["predicted_transient_bytes"]
     assert d["transient_over_predicted"] >= 1.0
     assert "Fragmentation of (d)'s slab" in r.stdout
-    if "joint" in row:
-        j = row["joint"]
-        assert j["slab_bytes"] <= j["order_then_pack_slab_bytes"] == d["predicted_transient_bytes"]
+    # The exact solver is installed with the `exact` extra (the README's set-up).
+    j = row["joint"]
+    assert j["slab_bytes"] <= j["order_then_pack_slab_bytes"] == d["predicted_transient_bytes"]
     assert (out / "peaks.png").stat().st_size > 1000
     assert (out / "live_branches.png").stat().st_size > 1000
 
@@ -45,7 +45,8 @@ def test_bench_targets_reports_arena_reduction(branches_onnx: Path, tmp_path: Pa
     m7, host = rows["cortex-m7"], rows["host"]
     # The schedule shrinks the arena IREE computes for the microcontroller build.
     assert m7["program_order_arena_bytes"] > m7["arena_bytes"] > 0
-    assert m7["arena_reduction"] == round(m7["program_order_arena_bytes"] / m7["arena_bytes"], 3)
+    # Same order, same tensors: the microcontroller's arena is the host's.
+    assert m7["arena_bytes"] == host["arena_bytes"]
     assert m7["code_size_bytes"] > 0 and m7["measured_peak_bytes"] is None
     # The host build runs; its arena plus the inputs is what the runtime measures.
     assert host["measured_peak_bytes"] == host["arena_bytes"] + 32768

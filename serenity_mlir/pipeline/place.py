@@ -1,0 +1,137 @@
+"""Step 5, place: SERENITY lays out the transient slab itself, inside IREE.
+
+IREE packs each execution region's transients greedily in slice order
+(``iree-stream-layout-slices``), which can leave holes; the stage splits
+IREE's stream phase (``backend.stream``), solves every pack with
+``memory.placement`` (reaching the order's live bytes where it can, never
+worse than IREE's own layout) and finishes the build with those offsets.
+
+It also checks ground truth: the packs hold IREE's real lifetimes and sizes
+for the chosen order, which must match the memory model's buffers; any
+difference is reported as a warning naming the dispatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iree.compiler import ir
+
+from serenity_mlir.analysis import build_body_graph, find_body_function
+from serenity_mlir.backend.packs import dispatch_label, slice_uses
+from serenity_mlir.backend.stream import PlacedBuild, compile_placed
+from serenity_mlir.ir import mlir as mlir_io
+from serenity_mlir.targets import Target
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """The pack's slices against the model's buffers for the module's order."""
+
+    matched: int
+    differences: tuple[str, ...]  # one warning each, naming the dispatch
+    slices: int
+    buffers: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+
+def compare_with_model(
+    flow_module: ir.Operation, stream_module: ir.Operation, function: str | None = None
+) -> GroundTruth:
+    """Compares IREE's real slices (``stream_module``: the scheduled
+    ``flow_module`` lowered to the packs) with the memory model's slab
+    buffers for the module's order (:mod:`serenity_mlir.analysis`): a slice the model
+    does not have, a buffer IREE gives no slice, and a size or lifetime (first
+    and last dispatch) that differs are reported, naming the dispatch."""
+    _name, func = find_body_function(flow_module, function)
+    body = build_body_graph(func, "iree")
+    ordinal: dict[int, int] = {}
+    labels: dict[int, str] = {}
+    k = 0
+    for v, op in enumerate(body.node_ops):
+        if op.name == "flow.dispatch":
+            ordinal[v] = k
+            labels[k] = dispatch_label(op)
+            k += 1
+    region_of = _regions(body)
+    model: list[tuple[int, int, int, str]] = []  # (size, first, last, name)
+    for b in body.buffers:
+        if b.output or b.size == 0:
+            continue
+        nodes = [v for v in (b.alloc, *b.users) if v is not None]
+        if len({region_of(v) for v in nodes}) > 1:
+            continue  # crosses execution regions: an allocation of its own
+        ds = sorted(ordinal[v] for v in nodes if v in ordinal)
+        if ds:
+            model.append((b.size, ds[0], ds[-1], b.name))
+    uses = slice_uses(stream_module)
+    real = [(u.size, u.dispatches[0], u.dispatches[-1], u) for u in uses if u.dispatches]
+    diffs: list[str] = [
+        f"slice {u.index} of pack {u.pack} ({u.size} B, [{u.start}, {u.end}]) is touched by no dispatch"
+        for u in uses
+        if not u.dispatches
+    ]
+    unmatched_model = list(model)
+    unmatched_real = []
+    for r in real:
+        hit = next((m for m in unmatched_model if m[:3] == r[:3]), None)
+        if hit is not None:
+            unmatched_model.remove(hit)
+        else:
+            unmatched_real.append(r)
+
+    def where(d: int) -> str:
+        return f"dispatch #{d} ({labels.get(d, '?')})"
+
+    for size, first, last, u in unmatched_real:
+        near = next((m for m in unmatched_model if m[1] == first), None)
+        if near is not None:
+            unmatched_model.remove(near)
+            what = []
+            if near[0] != size:
+                what.append(f"size {size} B, model {near[0]} B")
+            if near[2] != last:
+                what.append(f"last use {where(last)}, model {where(near[2])}")
+            diffs.append(f"slice {u.index} of pack {u.pack} written by {where(first)}: " + "; ".join(what))
+        else:
+            diffs.append(
+                f"slice {u.index} of pack {u.pack} ({size} B, {where(first)} .. {where(last)}) has no model buffer"
+            )
+    for size, first, last, name in unmatched_model:
+        diffs.append(f"model buffer {name} ({size} B, {where(first)} .. {where(last)}) has no slice in IREE's packs")
+    return GroundTruth(len(real) - len(unmatched_real), tuple(diffs), len(real), len(model))
+
+
+def _regions(body: Any) -> Callable[[int], int]:
+    """Node -> execution region index (barriers end a region)."""
+    barriers = sorted(getattr(body, "barriers", ()) or ())
+
+    def region(v: int) -> int:
+        return sum(1 for b in barriers if b < v)
+
+    return region
+
+
+def place_and_compile(
+    scheduled_flow: Path,
+    out: Path,
+    target: Target,
+    function: str,
+    placement: str,
+    stream_dir: Path,
+    extra_flags: list[str] | None = None,
+) -> tuple[PlacedBuild, GroundTruth]:
+    """Compiles the scheduled flow file with every pack placed by
+    ``placement`` (the stream-phase files go to ``stream_dir``), and checks
+    IREE's slices against the memory model."""
+    placed = compile_placed(scheduled_flow, out, target, placement, extra_flags, keep_dir=stream_dir)
+    ctx = mlir_io.new_context()
+    flow = mlir_io.load_module(scheduled_flow, ctx)
+    stream = mlir_io.load_module(placed.files["stream"], ctx)
+    return placed, compare_with_model(flow, stream, function)
