@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.backend.compile import compile_flow, compile_input
+from serenity_mlir.backend.stream import compile_placed
+from serenity_mlir.bench import plots as bench_plots
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.memory import joint
@@ -50,10 +52,19 @@ CONFIGS = {
     "b": "IREE min-peak-memory",
     "c": "imported order, serial",
     "c'": "Kahn BFS order, serial",
-    "d": "SERENITY",
+    "cp": "imported order, serial, SERENITY placement",
+    "d0": "SERENITY order, IREE placement",
+    "d": "SERENITY (order + placement)",
     "e": "SERENITY + rewriting",
 }
-SCHEDULED = {"c": "program", "c'": "kahn", "d": "serenity"}
+# key -> (scheduler, packing search for IREE's packer, placed by SERENITY)
+SCHEDULED = {
+    "c": ("program", False, False),
+    "c'": ("kahn", False, False),
+    "d0": ("serenity", True, False),
+    "cp": ("program", False, True),
+    "d": ("serenity", False, True),
+}
 
 
 class ProgressBar:
@@ -110,32 +121,43 @@ def bench_model(
         bar.step(f"{model.stem}: compiled ({key})")
     sched_files: dict[str, Path] = {}
     outcomes: dict[str, ScheduleOutcome] = {}
-    for key, scheduler in SCHEDULED.items():
+    for key, (scheduler, pack_search, placed) in SCHEDULED.items():
         stem = key.replace("'", "p")
         sched_file = workdir / f"{stem}.flow.mlir"
-        outcome = schedule_flow_file(flow, sched_file, scheduler, None, time_limit)
+        outcome = schedule_flow_file(flow, sched_file, scheduler, None, time_limit, pack_search)
         sched_files[key], outcomes[key] = sched_file, outcome
         out = workdir / f"{stem}.vmfb"
-        secs = compile_flow(sched_file, out, target)
-        vmfbs[key] = out
         body = outcome.body
         fixed = body.fixed_bytes
+        slab = body.predict(outcome.result.order)
+        slab_bytes, place_fields = slab.slab_bytes, {}
+        if placed:
+            build = compile_placed(sched_file, out, target, "serenity")
+            secs, slab_bytes = build.compile_seconds + build.stream_seconds + build.placement_seconds, build.slab_bytes
+            place_fields = {
+                "slab_live_bytes": build.slab_live_bytes,
+                "iree_slab_bytes": build.iree_slab_bytes,
+                "placement_seconds": round(build.placement_seconds, 3),
+            }
+        else:
+            secs = compile_flow(sched_file, out, target)
+        vmfbs[key] = out
         profiles[key] = [x + fixed for x in live_profile(body.graph, outcome.result.order)]
         row["num_nodes"] = body.graph.num_nodes
         row["function"] = outcome.function
         row["lower_bound_bytes"] = outcome.result.lower_bound_bytes + fixed
-        slab = body.predict(outcome.result.order)
         row["configs"][key] = {
             "compile_seconds": round(secs + lower_seconds, 3),
-            "predicted_peak_bytes": slab.slab_bytes + fixed,
-            "predicted_transient_bytes": slab.slab_bytes,
+            "predicted_peak_bytes": slab_bytes + fixed,
+            "predicted_transient_bytes": slab_bytes,
             "predicted_live_transient_bytes": slab.live_bytes,
+            **place_fields,
             "schedule_peak_bytes": outcome.result.peak_bytes + fixed,
             "schedule_seconds": round(outcome.result.seconds, 4),
             "optimal": outcome.result.optimal,
         }
         if key == "d" and joint_time_limit > 0 and joint.available():
-            # How far order-then-pack is from the best order+placement (reported, not applied).
+            # How far the placed order is from the best order+placement together.
             j = joint.joint_optimum(body.graph, body.buffers, outcome.result.order, time_limit=joint_time_limit)
             row["joint"] = {
                 "slab_bytes": j.slab_bytes,
@@ -143,15 +165,17 @@ def bench_model(
                 "optimal": j.optimal,
                 "seconds": round(j.seconds, 2),
                 "order_then_pack_slab_bytes": j.hint_slab_bytes,
-                "gain": round(j.hint_slab_bytes / j.slab_bytes, 3) if j.slab_bytes else None,
+                "placed_slab_bytes": slab_bytes,
+                "gain": round(slab_bytes / j.slab_bytes, 3) if j.slab_bytes else None,
             }
         bar.step(f"{model.stem}: scheduled+compiled ({key})")
     choice = None
     if rewrite:
-        baseline = Variant.of((), sched_files["d"], outcomes["d"])
+        baseline = Variant.of((), sched_files["d0"], outcomes["d0"])
         choice = rewrite_then_schedule(input_file, baseline, work, target, "serenity", None, time_limit)
         out = workdir / "e.vmfb"
-        secs = compile_flow(choice.best.flow_file, out, target)
+        e_build = compile_placed(choice.best.flow_file, out, target, "serenity")
+        secs = e_build.compile_seconds + e_build.stream_seconds + e_build.placement_seconds
         vmfbs["e"] = out
         fields = choice.report_fields()
         if choice.applied:
@@ -159,7 +183,7 @@ def bench_model(
             profiles["e"] = [x + eb.fixed_bytes for x in live_profile(eb.graph, choice.best.outcome.result.order)]
         row["configs"]["e"] = {
             "compile_seconds": round(secs + lower_seconds, 3),
-            "predicted_peak_bytes": choice.best.predicted_peak_bytes,
+            "predicted_peak_bytes": e_build.slab_bytes + choice.best.outcome.body.fixed_bytes,
             "schedule_seconds": round(choice.best.outcome.result.seconds, 4),
             "optimal": choice.best.outcome.result.optimal,
             **{k: v for k, v in fields.items() if k != "rewrite_predicted_peak_bytes"},
@@ -170,7 +194,7 @@ def bench_model(
     inputs = None
     hashes = {}
     function = ""
-    for key in ("d", "c", "c'", "a", "b", *(("e",) if rewrite else ())):
+    for key in ("d", "c", "c'", "cp", "d0", "a", "b", *(("e",) if rewrite else ())):
         npz = workdir / f"outputs_{key.replace(chr(39), 'p')}.npz"
         m = measure(vmfbs[key], row.get("function"), inputs=inputs, seed=0, save_outputs=npz)
         inputs = m["inputs"]
@@ -208,8 +232,10 @@ def bench_model(
         if a.get("latency_seconds") and cfg.get("latency_seconds"):
             cfg["latency_ratio_vs_a"] = round(cfg["latency_seconds"] / a["latency_seconds"], 3)
     d = row["configs"]["d"]
-    for base in ("a", "b", "c", "c'"):
+    for base in ("a", "b", "c", "c'", "d0"):
         d[f"reduction_vs_{base}"] = round(row["configs"][base]["measured_peak_bytes"] / d["measured_peak_bytes"], 3)
+    cp = row["configs"]["cp"]
+    cp["reduction_vs_c"] = round(row["configs"]["c"]["measured_peak_bytes"] / cp["measured_peak_bytes"], 3)
     d["measured_over_bound"] = round(d["measured_peak_bytes"] / row["lower_bound_bytes"], 3)
     return row
 
@@ -220,10 +246,11 @@ def _fmt_bytes(n: int | None) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| model | nodes | (a) IREE | (b) min-peak | (c) imported | (c') Kahn | (d) SERENITY | (e) rewrite "
+        "| model | nodes | (a) IREE | (b) min-peak | (c) imported | (c') Kahn | (c+p) imported, placed "
+        "| (d0) SERENITY order | (d) SERENITY | (e) rewrite "
         "| predicted (d) | d vs a | d vs c | d vs c' | bound | d / bound | sched s | compile s | latency d/a |"
     )
-    sep = "|" + "---|" * 17
+    sep = "|" + "---|" * 20
     lines = [head, sep]
     for r in rows:
         c = r["configs"]
@@ -233,7 +260,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['model']} | {r['num_nodes']} | {_fmt_bytes(c['a']['measured_peak_bytes'])} "
             f"| {_fmt_bytes(c['b']['measured_peak_bytes'])} | {_fmt_bytes(c['c']['measured_peak_bytes'])} "
-            f"| {_fmt_bytes(kahn['measured_peak_bytes'])} | {_fmt_bytes(d['measured_peak_bytes'])} "
+            f"| {_fmt_bytes(kahn['measured_peak_bytes'])} | {_fmt_bytes(c['cp']['measured_peak_bytes'])} "
+            f"| {_fmt_bytes(c['d0']['measured_peak_bytes'])} | {_fmt_bytes(d['measured_peak_bytes'])} "
             f"| {_fmt_bytes(c['e'].get('measured_peak_bytes'))} "
             f"| {_fmt_bytes(d['predicted_peak_bytes'])} | {d['reduction_vs_a']:.2f}x "
             f"| {d['reduction_vs_c']:.2f}x | {vs_kahn:.2f}x "
@@ -247,8 +275,8 @@ def fragmentation_table(rows: list[dict[str, Any]]) -> str:
     """(d)'s slab: the schedule's live bytes, IREE's packing of them
     (predicted and measured), and the joint order+offset optimum."""
     lines = [
-        "| model | live bytes in slab (d) | slab predicted | slab measured | measured / live "
-        "| joint slab (CP-SAT) | proven | order-then-pack / joint |",
+        "| model | live bytes in slab (d) | slab placed | slab measured | measured / live "
+        "| joint slab (CP-SAT) | proven | placed / joint |",
         "|" + "---|" * 8,
     ]
     for r in rows:
@@ -274,12 +302,13 @@ def geomean(xs: list[float]) -> float:
 def summary(rows: list[dict[str, Any]], irregular: set[str]) -> dict[str, Any]:
     irr = [r for r in rows if r["model"] in irregular]
     out: dict[str, Any] = {}
-    for base in ("a", "b", "c", "c'"):
+    for base in ("a", "b", "c", "c'", "d0"):
         out[f"geomean_reduction_vs_{base}_irregular"] = round(
             geomean([r["configs"]["d"][f"reduction_vs_{base}"] for r in irr]), 3
         )
     out["never_worse_than_baselines"] = all(
-        r["configs"]["d"]["measured_peak_bytes"] <= min(r["configs"][k]["measured_peak_bytes"] for k in ("a", "b", "c"))
+        r["configs"]["d"]["measured_peak_bytes"]
+        <= min(r["configs"][k]["measured_peak_bytes"] for k in ("a", "b", "c", "c'", "cp", "d0"))
         for r in rows
     )
     out["outputs_match"] = all(r["configs"][k].get("outputs_match_a", True) for r in rows for k in r["configs"])
@@ -299,55 +328,31 @@ def summary(rows: list[dict[str, Any]], irregular: set[str]) -> dict[str, Any]:
 
 def plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     """Live bytes over the schedule, (c), (c'), (d) and (e) when a rewrite was
-    kept, with (d)'s and (e)'s measured peaks, per model; a bar chart of peaks."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("note: matplotlib is not installed: no plots (pip install 'serenity-mlir[plots]')", file=sys.stderr)
+    kept, with (d)'s and (e)'s measured peaks, per model; a bar chart of peaks
+    (drawn by :mod:`.plots`)."""
+    if not bench_plots.have_matplotlib():
+        print(f"note: matplotlib is not installed: no plots ({bench_plots.PLOTS_INSTALL})", file=sys.stderr)
         return []
     written = []
     for r in rows:
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        plot = bench_plots.LivePlot(title=f"{r['model']}: memory over the schedule", from_zero=False)
         for key, style in (("c", "-"), ("c'", ":"), ("d", "-"), ("e", "-")):
             prof = r["profiles"].get(key)
             if prof:
-                steps = range(1, len(prof) + 1)
-                line = ax.plot(steps, [x / 1024 for x in prof], style, label=f"({key}) {CONFIGS[key]}")
+                levels = []
                 if key in ("d", "e") and "measured_peak_bytes" in r["configs"][key]:
                     # What the runtime reserved: IREE's packed slab plus inputs
                     # and results; above the live curve's top by fragmentation.
-                    ax.axhline(r["configs"][key]["measured_peak_bytes"] / 1024, ls="--", lw=0.8,
-                               color=line[0].get_color(), label=f"({key}) measured peak")  # fmt: skip
-        ax.set_xlabel("dispatch (in execution order)")
-        ax.set_ylabel("live KiB (predicted)")
-        ax.set_title(f"{r['model']}: memory over the schedule")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        p = out_dir / f"live_{r['model']}.png"
-        fig.savefig(p, dpi=100)
-        plt.close(fig)
-        written.append(p)
+                    levels.append(bench_plots.Level(f"({key}) measured peak", r["configs"][key]["measured_peak_bytes"]))
+                plot.curves.append(bench_plots.Curve(f"({key}) {CONFIGS[key]}", prof, style, levels))
+        written.append(bench_plots.live_bytes_plot(plot, out_dir / f"live_{r['model']}.png"))
     keys = ["a", "b", "c", "c'", "d"]
     if all("measured_peak_bytes" in r["configs"]["e"] for r in rows):
         keys.append("e")
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(rows)), 4))
-    width = 0.16
-    for i, k in enumerate(keys):
-        xs = [j + (i - 2) * width for j in range(len(rows))]
-        ax.bar(xs, [r["configs"][k]["measured_peak_bytes"] / 1024 for r in rows], width, label=f"({k}) {CONFIGS[k]}")
-    ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([r["model"] for r in rows], rotation=20)
-    ax.set_ylabel("measured peak KiB")
-    ax.set_title("Peak memory measured in IREE's runtime")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    p = out_dir / "peaks.png"
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
-    written.append(p)
+    series = [(f"({k}) {CONFIGS[k]}", [r["configs"][k]["measured_peak_bytes"] for r in rows]) for k in keys]
+    title = "Peak memory measured in IREE's runtime"
+    models = [r["model"] for r in rows]
+    written.append(bench_plots.peaks_bar_plot(models, series, out_dir / "peaks.png", title, "measured peak KiB"))
     return written
 
 
