@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from iree.compiler import ir
 
-from serenity_mlir.analysis.ops import LAZY_BUFFER_OPS, VIEW_OPS, defining_op, op_key, tied_operands
+from serenity_mlir.analysis.ops import LAZY_BUFFER_OPS, VIEW_OPS, defining_op, op_key, tied_operands, value_key
 
 Link = tuple[ir.Operation, "ir.Value | None"]
 
@@ -23,11 +23,17 @@ def update_source(op: ir.Operation) -> ir.Value | None:
     return tensors[0] if len(tensors) == 1 else None
 
 
-def _emplaceable_source(v: ir.Value) -> ir.Value | None:
+def _emplaceable_source(v: ir.Value, blocked: frozenset[int] = frozenset()) -> ir.Value | None:
     """The dispatch result IREE writes in place into an update's target
     when ``v`` (the update's source) reaches it only through single-use
-    views: that result's one use, once views fold away, is the update. Only
-    untied results from the first one on qualify, as in IREE's pass."""
+    views: that result's one use, once views fold away, is the update.
+
+    IREE 3.13's ``iree-stream-emplace-allocations`` (EmplaceAllocations.cpp,
+    ``tryEmplaceDispatchOp``) skips a dispatch that has any tied result, and
+    otherwise places every result whose one use is an update, each on its
+    own (a result it cannot place keeps an allocation of its own; the older
+    pass stopped at the first such result). ``blocked``: results whose
+    chain IREE cannot move above their dispatch (:func:`_unmovable_links`)."""
     while True:
         if len(list(v.uses)) != 1:
             return None
@@ -39,33 +45,11 @@ def _emplaceable_source(v: ir.Value) -> ir.Value | None:
             continue
         if op.name != "flow.dispatch":
             return None
-        tied = tied_operands(op) or []
-        results = list(op.results)
-        for i, r in enumerate(results):
-            if i < len(tied) and tied[i] >= 0:
-                return None
-            if r == v:
-                return v
-            # An earlier result that is not emplaced stops IREE's walk.
-            if _emplaceable_source_use(r) is None:
-                return None
-        return None
-
-
-def _emplaceable_source_use(r: ir.Value) -> ir.Operation | None:
-    """The update that ``r`` flows into through single-use views, if any."""
-    while True:
-        uses = list(r.uses)
-        if len(uses) != 1:
+        if any(t >= 0 for t in tied_operands(op) or []):
             return None
-        user = uses[0].owner
-        user_op = user.operation if hasattr(user, "operation") else user
-        if user_op.name in VIEW_OPS:
-            r = user_op.results[0]
-            continue
-        if user_op.name == "flow.tensor.update" and update_source(user_op) == r:
-            return user_op
-        return None
+        if value_key(v) in blocked:
+            return None
+        return v
 
 
 def emplaced_chains(body_ops: list[ir.Operation]) -> list[tuple[ir.Value, list[tuple[ir.Operation, ir.Value | None]]]]:
@@ -75,9 +59,67 @@ def emplaced_chains(body_ops: list[ir.Operation]) -> list[tuple[ir.Value, list[t
     None when the update copies)). A fresh value that CSE shared between
     several concats starts one chain per concat (IREE clones it for each).
     Only chains with at least one emplaced link are returned: the others
-    keep the plain in-place update model."""
-    chains = []
+    keep the plain in-place update model.
+
+    IREE emplaces a dispatch result into link k only if it can move the
+    chain so far (link k-1 and what it depends on) above the dispatch
+    (``Util::tryMoveProducerBefore``), which fails when link k-1 depends on
+    the dispatch itself, unless link k-1 is that dispatch's own result
+    (NASNet-A: one dispatch writes links 0 and 2 of a concat, another one
+    link 1). Such a result keeps its own buffer and its update copies it;
+    without this the chain-order edges contradict the data edges (a cycle)."""
     position = {op_key(op): i for i, op in enumerate(body_ops)}
+    blocked: set[int] = set()
+    while True:
+        chains = _collect_chains(body_ops, position, frozenset(blocked))
+        unmovable = _unmovable_links(chains, position) - blocked
+        if not unmovable:
+            return chains
+        blocked |= unmovable
+
+
+def _unmovable_links(chains: list[tuple[ir.Value, list[Link]]], position: dict[int, int]) -> set[int]:
+    """The emplaced sources whose previous chain link depends on their own
+    dispatch (IREE cannot move that link above the dispatch)."""
+    out: set[int] = set()
+    for _, links in chains:
+        for (prev_update, prev_src), (_, src) in zip(links, links[1:], strict=False):
+            if src is None:
+                continue
+            dispatch = defining_op(src)
+            if prev_src is not None and op_key(defining_op(prev_src)) == op_key(dispatch):
+                continue  # the link before is the dispatch's own result: IREE ties both
+            if _depends_on(prev_update.results[0], dispatch, position):
+                out.add(value_key(src))
+    return out
+
+
+def _depends_on(v: ir.Value, op: ir.Operation, position: dict[int, int]) -> bool:
+    """True when ``v`` is computed from a result of ``op`` (ops before ``op``
+    in the block cannot be)."""
+    target = op_key(op)
+    limit = position.get(target, -1)
+    seen: set[int] = set()
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x.owner, ir.Block):
+            continue
+        d = defining_op(x)
+        k = op_key(d)
+        if k == target:
+            return True
+        if k in seen or position.get(k, -1) < limit:
+            continue
+        seen.add(k)
+        stack.extend(d.operands)
+    return False
+
+
+def _collect_chains(
+    body_ops: list[ir.Operation], position: dict[int, int], blocked: frozenset[int]
+) -> list[tuple[ir.Value, list[Link]]]:
+    chains = []
     for op in body_ops:
         if op.name not in LAZY_BUFFER_OPS:
             continue
@@ -89,7 +131,7 @@ def emplaced_chains(body_ops: list[ir.Operation]) -> list[tuple[ir.Value, list[t
                 while upd is not None:
                     src = update_source(upd)
                     assert src is not None
-                    links.append((upd, _emplaceable_source(src)))
+                    links.append((upd, _emplaceable_source(src, blocked)))
                     cur = upd.results[0]
                     nxt = _updates_into(cur)
                     upd = nxt[0] if len(nxt) == 1 and len(list(cur.uses)) == 1 else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from iree.compiler import ir
 
-from serenity_mlir.errors import InputError
+from serenity_mlir.errors import FunctionChoiceError
 
 
 def func_name(op: ir.Operation) -> str:
@@ -51,13 +51,15 @@ def find_body_function(module: ir.Operation, function: str | None) -> tuple[str,
     public = public_functions(module)
     if function is None:
         if not public:
-            raise InputError("the module has no public function to schedule")
+            raise FunctionChoiceError("the module has no public function to schedule")
         if len(public) > 1:
-            raise InputError(
+            raise FunctionChoiceError(
                 f"the module has {len(public)} public functions ({', '.join(public)}): pick one with --function"
             )
         function = public[0]
     elif function not in public:
-        raise InputError(f"no public function '{function}' in the module (it has: {', '.join(public) or 'none'})")
+        raise FunctionChoiceError(
+            f"no public function '{function}' in the module (it has: {', '.join(public) or 'none'})"
+        )
     body = funcs.get(function + "$async", funcs[function])
     return function, body

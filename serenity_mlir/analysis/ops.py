@@ -63,6 +63,9 @@ INPUT_OPS = frozenset({"hal.tensor.import"})
 # (so the schedule places it) whose results alias its operands.
 REGION_BARRIER_OPS = frozenset({"util.optimization_barrier"})
 EXPORT_OPS = frozenset({"hal.tensor.export"})
+# Views of several tensors at once: result i aliases operand i (the entry
+# function's results all pass one ``hal.tensor.barrier join(...)``).
+JOIN_OPS = frozenset({"hal.tensor.barrier"})
 CONTROL_FLOW_PREFIXES = (
     "scf.",
     "cf.",

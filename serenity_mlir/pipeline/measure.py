@@ -44,7 +44,9 @@ def measured_fields(m: dict[str, Any], predicted_total: int) -> dict[str, Any]:
         "measured_non_constant_bytes": non_constant,
         "predicted_vs_measured_non_constant": round(predicted_total / non_constant, 4) if non_constant else None,
         "outputs_sha256": m["outputs_sha256"],
-        "prediction_exact": predicted_total == non_constant,
+        # The prediction holds the inputs, results, slab and the globals IREE
+        # fills at initialisation (analysis.body.splat_global_bytes).
+        "prediction_exact": predicted_total == m["device_bytes_peak"],
     }
 
 

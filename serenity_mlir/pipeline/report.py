@@ -103,7 +103,7 @@ class Report:
     measured_non_constant_bytes: int = ABSENT
     predicted_vs_measured_non_constant: float | None = ABSENT
     outputs_sha256: str = ABSENT
-    # measured (less staged constants) == predicted, byte for byte
+    # measured == predicted, byte for byte
     prediction_exact: bool = ABSENT
     # The reference: IREE's default compile of the same model, run on the
     # same inputs.
