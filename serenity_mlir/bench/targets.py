@@ -38,9 +38,11 @@ from serenity_mlir.targets import Target, available_targets, get_target
 OUTPUT_RTOL = 1e-5
 
 
-def _build(model: Path, out: Path, target: str, scheduler: str) -> dict[str, Any]:
+def _build(model: Path, out: Path, target: str, scheduler: str, placement: str = "serenity") -> dict[str, Any]:
     """Builds without running: the runs below save their outputs."""
-    options = CompileOptions(target=target, scheduler=scheduler, measure=False, verify_outputs=False, quiet=True)
+    options = CompileOptions(
+        target=target, scheduler=scheduler, measure=False, verify_outputs=False, quiet=True, placement=placement
+    )
     return compile_model(model, out, options)
 
 
@@ -70,9 +72,13 @@ def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any
         "outputs_sha256": m["outputs_sha256"] if m else None,
     }
     if m is None:
-        # What the schedule buys on the device: the same build in imported order.
-        p = _build(model, workdir / f"{target.name}.program.vmfb", target.name, "program")
+        # What the schedule and the placement buy on the device: the same
+        # build in imported order, and in the SERENITY order with IREE's layout.
+        p = _build(model, workdir / f"{target.name}.program.vmfb", target.name, "program", "iree")
+        s = _build(model, workdir / f"{target.name}.ireeplaced.vmfb", target.name, "serenity", "iree")
         row["program_order_arena_bytes"] = p["iree_arena_bytes"]
+        row["iree_placement_arena_bytes"] = s["iree_arena_bytes"]
+        row["slab_live_bytes"] = r.get("slab_live_bytes")
         if p["iree_arena_bytes"] and r["iree_arena_bytes"]:
             row["arena_reduction"] = round(p["iree_arena_bytes"] / r["iree_arena_bytes"], 3)
     if host is not None and target.runnable == "qemu-aarch64" and m is not None:
@@ -104,15 +110,17 @@ def _vs_host(r: dict[str, Any]) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| model | target | output | code KiB | arena KiB (imported order) | arena KiB (SERENITY) | arena reduction "
-        "| RAM KiB | fits SRAM | measured peak KiB | peak vs host | outputs vs host (max rel. error) |",
-        "|" + "---|" * 12,
+        "| model | target | output | code KiB | arena KiB (imported order) | arena KiB (SERENITY order, IREE layout) "
+        "| arena KiB (SERENITY) | arena reduction | RAM KiB | fits SRAM | measured peak KiB | peak vs host "
+        "| outputs vs host (max rel. error) |",
+        "|" + "---|" * 13,
     ]
     for r in rows:
         red = r.get("arena_reduction")
         lines.append(
             f"| {r['model']} | {r['target']} | {r['output_kind']} | {_kib(r['code_size_bytes'])} "
-            f"| {_kib(r.get('program_order_arena_bytes'))} | {_kib(r['arena_bytes'])} "
+            f"| {_kib(r.get('program_order_arena_bytes'))} | {_kib(r.get('iree_placement_arena_bytes'))} "
+            f"| {_kib(r['arena_bytes'])} "
             f"| {'n/a' if red is None else f'{red:.2f}x'} | {_kib(r['ram_bytes'])} "
             f"| {'n/a' if r['fits_sram'] is None else ('yes' if r['fits_sram'] else 'NO')} "
             f"| {_kib(r['measured_peak_bytes'])} | {r.get('peak_vs_host', 'n/a')} "
