@@ -6,6 +6,8 @@ so that a user can act on it without reading a traceback.
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 from collections.abc import Sequence
 
@@ -43,19 +45,68 @@ class InternalError(SerenityError):
     exit_code = 70  # EX_SOFTWARE
 
 
+class FunctionChoiceError(InputError):
+    """The module has no public function, several, or not the one asked
+    for. Raised where only the module is known (a flow file in the work
+    folder): the driver and serenity-opt put the user's file in front."""
+
+
 class CompilerToolError(SerenityError):
     """An external tool (iree-compile, the runtime) failed.
 
-    Keeps the command line and stderr, and prints a ready-to-paste reproducer,
-    as IREE's own Python ``CompilerToolError`` does.
+    ``str(e)`` is one line: what failed and the tool's first error. The tail
+    of the tool's stderr and a ready-to-paste reproducer (as IREE's own
+    Python ``CompilerToolError`` gives) are in :attr:`details`, which the
+    CLI prints on the lines before that one line.
     """
 
     def __init__(self, what: str, command: Sequence[str], stderr: str) -> None:
         self.what = what
         self.command = list(command)
         self.stderr = stderr
-        super().__init__(self._message())
+        super().__init__(self.summary())
 
-    def _message(self) -> str:
-        tail = "\n".join(self.stderr.strip().splitlines()[-15:])
-        return f"{self.what} failed\n{tail}\nreproduce with:\n  {shlex.join(self.command)}"
+    def first_error(self) -> str:
+        """The tool's first error line (or its first line), for the one-line message."""
+        lines = [ln.strip() for ln in _without_tracebacks(self.stderr.splitlines()) if ln.strip()]
+        for ln in lines:
+            if re.search(r"\berror\b", ln, re.IGNORECASE):
+                return _shorten(ln)
+        return _shorten(lines[0]) if lines else ""
+
+    def summary(self, kept: str | os.PathLike[str] | None = None) -> str:
+        """The one line; ``kept``: the folder that holds the reproducer's files."""
+        text = f"{self.what} failed"
+        first = self.first_error()
+        if first:
+            text += f": {first}"
+        if kept is not None:
+            text += f"; files kept in {kept}"
+        return text + " (reproduce with the command above)"
+
+    @property
+    def details(self) -> str:
+        """The tool's stderr tail (indented; Python tracebacks cut to their
+        last line) and the reproducer command."""
+        tail = [ln for ln in _without_tracebacks(self.stderr.strip().splitlines()) if ln.strip()][-15:]
+        lines = [f"  {ln}" for ln in tail]
+        return "\n".join([*lines, "reproduce with:", f"  {shlex.join(self.command)}"])
+
+
+def _without_tracebacks(lines: Sequence[str]) -> list[str]:
+    """Drops the frames of Python tracebacks (a child's), keeps the exception line."""
+    out: list[str] = []
+    in_tb = False
+    for ln in lines:
+        if ln.startswith("Traceback (most recent call last)"):
+            in_tb = True
+            continue
+        if in_tb and (ln.startswith((" ", "\t")) or not ln.strip()):
+            continue
+        in_tb = False
+        out.append(ln)
+    return out
+
+
+def _shorten(line: str, limit: int = 300) -> str:
+    return line if len(line) <= limit else line[: limit - 3] + "..."

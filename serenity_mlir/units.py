@@ -6,6 +6,8 @@ the pipeline and the tools can all read a size the same way.
 
 from __future__ import annotations
 
+import argparse
+import math
 import re
 
 from serenity_mlir.errors import BudgetError, InputError
@@ -47,3 +49,39 @@ def check_memory_budget(need_bytes: int, budget: str | int, what: str = "the mod
             f"{what} needs {format_size(need_bytes)} of RAM, over the memory budget of {format_size(limit)} "
             f"by {need_bytes - limit:,} B"
         )
+
+
+# ---------------------------------------------------------------- command-line values
+# ``type=`` functions for argparse, shared by every command, so a bad value is
+# rejected before any work, with the option named (argparse adds
+# ``argument --time-limit: ``).
+
+
+def seconds_arg(text: str) -> float:
+    """A time limit: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got '{text}'")
+    return value
+
+
+def nonneg_int_arg(text: str) -> int:
+    """A count or a seed: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got '{text}'")
+    return value
+
+
+def size_arg(text: str) -> int:
+    """A size in bytes as :func:`parse_size` reads it (``256K``, ``1.5G``)."""
+    try:
+        return parse_size(text)
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

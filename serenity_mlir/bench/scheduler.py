@@ -26,12 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.analysis import build_body_graph, find_body_function
+from serenity_mlir.errors import InputError
+from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.pipeline.importer import import_model
 from serenity_mlir.pipeline.lower import lower
+from serenity_mlir.pipeline.paths import check_writable
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.scheduler import Graph, dp_schedule, from_edges, schedule
 from serenity_mlir.targets import get_target
+from serenity_mlir.units import nonneg_int_arg, seconds_arg
 
 WS_SIZES = (16, 32, 64, 128)
 SAMPLES = (
@@ -120,27 +124,57 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _ws_sizes(text: str) -> list[int]:
+    """``--ws``: comma-separated node counts, each above the ring's k (4)."""
+    sizes = []
+    for x in filter(None, (x.strip() for x in text.split(","))):
+        try:
+            n = int(x)
+        except ValueError:
+            n = -1
+        if n <= 4:
+            raise argparse.ArgumentTypeError(f"expected node counts > 4, comma-separated (e.g. 16,32), got '{x}'")
+        sizes.append(n)
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="serenity-mlir bench-scheduler", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="write the rows as JSON here")
-    ap.add_argument("--time-limit", type=float, default=60.0, help="serenity's limit per graph (default 60 s)")
-    ap.add_argument("--dp-time-limit", type=float, default=60.0, help="the plain DP's limit per graph (default 60 s)")
+    ap.add_argument(
+        "--time-limit", type=seconds_arg, default=60.0, help="serenity's limit per graph (default 60 s)"
+    )
+    ap.add_argument(
+        "--dp-time-limit", type=seconds_arg, default=60.0, help="the plain DP's limit per graph (default 60 s)"
+    )
     ap.add_argument(
         "--dp-state-limit",
-        type=int,
+        type=nonneg_int_arg,
         default=6_500_000,
         help="the plain DP's state limit (default 6,500,000: under 2 GB of Python dicts)",
     )
-    ap.add_argument("--ws", default=",".join(map(str, WS_SIZES)), help="WS sizes N, comma-separated ('' for none)")
-    ap.add_argument("--seed", type=int, default=1, help="seed of the WS graphs (default 1)")
+    ap.add_argument(
+        "--ws", type=_ws_sizes, default=list(WS_SIZES), help="WS sizes N, comma-separated ('' for none)"
+    )
+    ap.add_argument("--seed", type=nonneg_int_arg, default=1, help="seed of the WS graphs (default 1)")
     ap.add_argument("--samples", default=",".join(SAMPLES), help="sample networks, comma-separated ('' for none)")
     # The repository's samples/ (this file is serenity_mlir/bench/scheduler.py).
     ap.add_argument("--samples-dir", type=Path, default=Path(__file__).resolve().parents[2] / "samples")
     a = ap.parse_args(argv)
+    # Every argument checked before the first graph.
+    names = [x.strip() for x in a.samples.split(",") if x.strip()]
+    for name in names:
+        if not (a.samples_dir / f"{name}.onnx").is_file():
+            raise InputError(
+                f"--samples: no sample '{name}' ({a.samples_dir / (name + '.onnx')} does not exist; "
+                f"known: {', '.join(SAMPLES)})"
+            )
+    if a.out is not None:
+        check_writable(a.out, "--out", devices=True)
     jobs: list[tuple[str, Any]] = []
-    for name in filter(None, a.samples.split(",")):
+    for name in names:
         jobs.append((name, lambda name=name: sample_graph(name, a.samples_dir)))
-    for n in (int(x) for x in filter(None, a.ws.split(","))):
+    for n in a.ws:
         jobs.append((f"WS({n},4,0.75) seed {a.seed}", lambda n=n: watts_strogatz_dag(n, seed=a.seed)))
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -163,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
     print(markdown_table(rows))
     if a.out:
-        a.out.write_text(json.dumps(rows, indent=2) + "\n")
+        atomic_write(a.out, json.dumps(rows, indent=2) + "\n")
     return 1 if any("error" in r for r in rows) else 0
 
 

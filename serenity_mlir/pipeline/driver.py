@@ -125,10 +125,7 @@ def compile_model(
         writes.append(("--report", report_file))
     check_paths(reads, writes)
     if options.keep_temps is not None:
-        check_keep_temps(options.keep_temps)
-        for what, p in reads:
-            if p.resolve().is_relative_to(options.keep_temps.resolve()):
-                raise InputError(f"--keep-temps {options.keep_temps} holds {what} {p}: give another folder")
+        check_keep_temps(options.keep_temps, reads, writes)
     steps = 4 + int(options.rewrite) + int(options.measure) + 2 * int(options.verify_outputs and options.measure)
     progress = Progress(steps, options.quiet)
     work = WorkFolder.create()
@@ -159,10 +156,12 @@ def compile_model(
         e.args = (message,)
         raise
     finally:
-        if options.keep_temps is not None:
-            work.copy_to(options.keep_temps)
-        if not keep:
-            work.remove()
+        try:
+            if options.keep_temps is not None:
+                work.copy_to(options.keep_temps)
+        finally:
+            if not keep:
+                work.remove()
 
 
 def _publish(built: dict[str, Path], final: dict[str, Path]) -> None:

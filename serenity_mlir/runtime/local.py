@@ -117,8 +117,12 @@ def measure(
 ) -> dict[str, Any]:
     """Measures ``vmfb`` in a fresh process and returns the figures."""
     p = Path(vmfb)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not a module file")
     if not p.is_file():
         raise InputError(f"{p}: no such file")
+    if seed < 0 or repeat < 0:
+        raise InputError(f"--seed and --repeat must be integers >= 0, got {seed} and {repeat}")
     args = [str(p), "--seed", str(seed), "--repeat", str(repeat)]
     if function:
         args += ["--function", function]

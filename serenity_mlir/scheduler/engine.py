@@ -43,7 +43,7 @@ from serenity_mlir.scheduler.graph import Buffer, Graph, ancestor_masks
 from serenity_mlir.scheduler.levels import beam_search, level_dp
 from serenity_mlir.scheduler.orders import greedy, random_topo, reverse_post_order
 from serenity_mlir.scheduler.problem import Problem, build_problem, graph_buffers, members, order_steps
-from serenity_mlir.scheduler.search import MAX_STORED, RunCap, threshold_search
+from serenity_mlir.scheduler.search import RunCap, stored_ceiling, threshold_search
 
 # First cap (stored sets) of one threshold search; doubled on each retry.
 FIRST_CAP = 250_000
@@ -146,11 +146,12 @@ def solve(
     *,
     deadline: float | None,
     state_limit: int | None,
+    memory_limit: int | None = None,
     divide: bool = True,
 ) -> EngineResult:
     """Schedules ``g`` (see the module docstring). Every order returned is a
     valid topological order of ``g``; ``optimal`` only when proven."""
-    budget = Budget(deadline, state_limit)
+    budget = Budget(deadline, state_limit, memory_limit)
     bufs = graph_buffers(g)
     n = g.num_nodes
     groups = split(g) if divide else [list(range(n))]
@@ -180,7 +181,7 @@ def solve(
         if seg.hi > max(glob_lo, seg.lo) and not budget.expired():
             # On small segments the plain exact DP is the fastest proof there
             # is (no bounds to compute, no budget to search).
-            run = level_dp(seg.prob, max_states=SMALL_DP_STATES)
+            run = level_dp(seg.prob, max_states=min(SMALL_DP_STATES, stored_ceiling(budget, seg.prob.n)))
             if run.stopped is None:
                 seg.hi, seg.order = run.best()
                 budget.states += run.states
@@ -233,7 +234,8 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
     ``tau`` starts at the lower bound (the tightest budget prunes most, and
     the bound is often the optimum), then bisects ``[lo, hi)``. A search that
     stores more than its cap means the budget admits too many partial
-    schedules: the cap doubles (up to the memory ceiling ``MAX_STORED``) and
+    schedules: the cap doubles (up to the memory ceiling, ``MAX_STORED`` or
+    less under the byte limit) and
     the next budget moves halfway toward ``lo`` (from ``lo`` itself, to the
     middle: a found order there lowers ``hi`` at little cost)."""
     cap = FIRST_CAP
@@ -245,7 +247,7 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
         try:
             res = threshold_search(seg.prob, tau, budget, cap)
         except RunCap:
-            if cap >= MAX_STORED:
+            if cap >= stored_ceiling(budget, seg.prob.n):
                 raise OutOfBudget("memory") from None
             cap *= 2
             # At lo the budget cannot get tighter: try the middle (a found

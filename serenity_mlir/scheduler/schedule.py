@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from serenity_mlir.errors import ScheduleError
 from serenity_mlir.scheduler.bounds import working_set_bound
+from serenity_mlir.scheduler.budget import bytes_per_state, default_memory_limit
 from serenity_mlir.scheduler.engine import solve
 from serenity_mlir.scheduler.graph import Graph, check_order, peak
 from serenity_mlir.scheduler.levels import backtrack, level_dp
@@ -147,14 +148,24 @@ def schedule(
     *,
     time_limit: float | None = 60.0,
     state_limit: int | None = 5_000_000,
+    memory_limit: int | None = None,
 ) -> ScheduleResult:
     """Orders ``g`` with the named scheduler; every result is a checked,
-    valid topological order whose ``peak_bytes`` is recomputed from scratch."""
+    valid topological order whose ``peak_bytes`` is recomputed from scratch.
+
+    ``memory_limit``: bytes the search may keep stored (default, None: half
+    the machine's available memory). Like the time limit, it ends the search
+    with the best valid order found and ``optimal=False``."""
     t0 = time.perf_counter()
+    if memory_limit is None:
+        memory_limit = default_memory_limit()
     if scheduler == "serenity":
-        res = _serenity(g, time_limit=time_limit, state_limit=state_limit)
+        res = _serenity(g, time_limit=time_limit, state_limit=state_limit, memory_limit=memory_limit)
     elif scheduler == "dp":
-        res = dp_schedule(g, time_limit=time_limit, state_limit=state_limit)
+        per_state = bytes_per_state(g.num_nodes)
+        by_memory = max(2, memory_limit // per_state)
+        limit = by_memory if state_limit is None else min(state_limit, by_memory)
+        res = dp_schedule(g, time_limit=time_limit, state_limit=limit)
     elif scheduler in ("program", "greedy", "kahn"):
         fn = {"program": program_order, "greedy": greedy_order, "kahn": kahn_order}[scheduler]
         order = fn(g)
@@ -189,11 +200,13 @@ def schedule(
     )
 
 
-def _serenity(g: Graph, *, time_limit: float | None, state_limit: int | None) -> ScheduleResult:
+def _serenity(
+    g: Graph, *, time_limit: float | None, state_limit: int | None, memory_limit: int | None = None
+) -> ScheduleResult:
     """Divide and conquer + bounds + adaptive soft budgeting (:func:`~serenity_mlir.scheduler.engine.solve`)."""
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
-    r = solve(g, deadline=deadline, state_limit=state_limit)
+    r = solve(g, deadline=deadline, state_limit=state_limit, memory_limit=memory_limit)
     notes = [
         f"{r.segments} segment(s); first upper bound {r.upper_bound_first} B, final tau {r.tau} B",
         *r.notes,

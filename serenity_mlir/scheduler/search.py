@@ -40,6 +40,13 @@ _INF = 1 << 62
 MAX_STORED = 4_000_000
 
 
+def stored_ceiling(budget: Budget, n: int) -> int:
+    """Sets one search may store: the memory ceiling, or less under the
+    caller's byte limit (``--memory-limit``)."""
+    limit = budget.max_stored(n)
+    return MAX_STORED if limit is None else min(MAX_STORED, limit)
+
+
 class RunCap(Exception):
     """One threshold search went over its own state cap."""
 
@@ -92,7 +99,7 @@ def threshold_search(prob: Problem, t: int, budget: Budget, cap: int, dives: boo
     fw = _Side(True, prob)
     bw = _Side(False, prob)
     stored = 2
-    cap = min(cap, MAX_STORED)
+    cap = min(cap, stored_ceiling(budget, n))
     divers = (_Diver(prob, t, True), _Diver(prob, t, False)) if dives else None
     while True:
         side = fw if len(fw.front) <= len(bw.front) else bw

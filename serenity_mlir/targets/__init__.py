@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import InputError
+from serenity_mlir.files import read_text
 from serenity_mlir.units import parse_size
 
 OUTPUT_KINDS = ("vmfb", "static-library", "vm-c")
@@ -199,9 +200,9 @@ def get_target(name_or_path: str) -> Target:
     """A built-in target by name, or a user's target file by path."""
     p = Path(name_or_path)
     if name_or_path.endswith(".toml") or p.is_file():
-        if not p.is_file():
+        if not p.exists():
             raise InputError(f"{p}: no such target file")
-        return _parse(p.read_text(), str(p))
+        return _parse(read_text(p, "target file"), str(p))
     files = _builtin_files()
     if name_or_path not in files:
         raise InputError(f"unknown target '{name_or_path}' (known: {', '.join(sorted(files))})")

@@ -11,6 +11,7 @@ from pathlib import Path
 from serenity_mlir.bench import results as bench_results
 from serenity_mlir.bench import scheduler as bench_scheduler
 from serenity_mlir.bench import targets as bench_targets
+from serenity_mlir.bench import zoo as bench_zoo
 from serenity_mlir.errors import GraphError
 from serenity_mlir.files import read_text
 from serenity_mlir.pipeline.driver import CompileOptions, compile_model
@@ -236,10 +237,13 @@ COMMANDS = {
     "bench-targets": _passthrough(
         "bench-targets", bench_targets.main, "build models for every target: code size, arena, emulated runs"
     ),
+    "bench-zoo": _passthrough(
+        "bench-zoo", bench_zoo.main, "compile every zoo model with the defaults and check it; write the zoo table"
+    ),
 }
 
 
-PASSTHROUGH = ("bench", "bench-scheduler", "bench-targets")
+PASSTHROUGH = ("bench", "bench-scheduler", "bench-targets", "bench-zoo")
 
 
 def build_parser() -> argparse.ArgumentParser:

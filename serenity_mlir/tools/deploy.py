@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.backend.elf import ELF_TYPES, read_elf
-from serenity_mlir.errors import SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.runtime.qemu import ensure_aarch64_runtime, run_emulated
+from serenity_mlir.tools.errors import install_signal_handlers, report_error
+from serenity_mlir.units import nonneg_int_arg, seconds_arg
 
 
 def _summary_line(r: dict[str, Any]) -> str:
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--target", required=True)
     b.add_argument("--scheduler", default="serenity")
     b.add_argument("--function")
-    b.add_argument("--time-limit", type=float, default=60.0)
+    b.add_argument("--time-limit", type=seconds_arg, default=60.0)
     b.add_argument("--memory-budget", help="fail if the RAM need exceeds this, e.g. 256K")
     b.add_argument("--report", help="write the JSON report here")
     b.add_argument("--keep-temps", type=Path)
@@ -54,13 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--target", required=True)
     r.add_argument("--function")
     r.add_argument("--input", action="append")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=nonneg_int_arg, default=0)
     sub.add_parser("fetch-runtime", help="download the aarch64 iree-run-module; print its path")
     i = sub.add_parser("inspect", help="sizes and symbols of an object file")
     i.add_argument("object")
     a = ap.parse_args(argv)
     try:
         if a.command == "build":
+            if a.report:
+                # Checked now, not after the compile.
+                reads = [("the model", Path(a.model))]
+                check_paths(reads, [("-o", Path(a.output)), ("--report", Path(a.report))])
             options = CompileOptions(
                 target=a.target,
                 scheduler=a.scheduler,
@@ -96,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
                 "sections": elf.size_summary(),
                 "library_query_symbols": sorted(s for s in elf.defined_globals() if s.endswith("_library_query")),
             }
-    except SerenityError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+    except BaseException as e:  # noqa: BLE001 - every failure ends in one reported line
+        return report_error(e)
     print(json.dumps(out, indent=2))
     return 0
 
 
 if __name__ == "__main__":
+    install_signal_handlers()
     sys.exit(main())

@@ -1,7 +1,9 @@
 """How the command-line tools end on an error.
 
 A problem with the user's input (a :class:`SerenityError`) is one line,
-``error: ...``, and the error's exit code. A bug (an :class:`InternalError`
+``error: ...``, and the error's exit code (1 bad input, 2 bad graph); a
+failed tool (:class:`CompilerToolError`) prints its stderr tail and the
+reproducer command on the lines before that one line. A bug (an :class:`InternalError`
 or any other exception) keeps its traceback, asks for a report and exits
 with 70, so it is never mistaken for bad input. An interrupt exits with 130.
 """
@@ -13,7 +15,7 @@ import sys
 import traceback
 from types import FrameType
 
-from serenity_mlir.errors import InternalError, SerenityError
+from serenity_mlir.errors import CompilerToolError, InternalError, SerenityError
 
 EXIT_INTERNAL = InternalError.exit_code
 EXIT_INTERRUPTED = 130
@@ -48,6 +50,10 @@ def report_error(e: BaseException) -> int:
     if isinstance(e, SystemExit):
         raise e
     if isinstance(e, SerenityError) and not isinstance(e, InternalError):
+        if isinstance(e, CompilerToolError):
+            # The tool's stderr tail and the reproducer first: the error
+            # itself is the last line.
+            print(e.details, file=sys.stderr, flush=True)
         print(f"error: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     traceback.print_exception(e, file=sys.stderr)

@@ -3,9 +3,9 @@
 // RUN: rm -f %t.out
 // RUN: not serenity-opt %s --serenity-rewrite --rewrite-sites 0 -o %t.out 2>&1 | filecheck %s -DFILE=%s
 // RUN: not ls %t.out
-// RUN: not serenity-opt %s --serenity-rewrite --rewrite-sites 3 2>&1 | filecheck %s --check-prefix=RANGE
+// RUN: not serenity-opt %s --serenity-rewrite --rewrite-sites 3 2>&1 | filecheck %s --check-prefix=RANGE -DFILE=%s
 // CHECK: error: concat site 0 at [[FILE]]:13:8 cannot be rewritten: the weights of linalg.conv_2d_nchw_fchw at [[FILE]]:16:8 are not a compile-time constant
-// RANGE: error: no concat site 3 in the module (it has 1)
+// RANGE: error: [[FILE]]: no concat site 3 in the module (it has 1)
 func.func @f(%a: tensor<1x2x8x8xf32>, %b: tensor<1x2x8x8xf32>, %w: tensor<3x4x1x1xf32>) -> tensor<1x3x8x8xf32> {
   %zero = arith.constant 0.0 : f32
   %oe = tensor.empty() : tensor<1x3x8x8xf32>
