@@ -2,7 +2,7 @@
 
 Runs on a module after IREE's ``input`` phase (``iree-compile
 --compile-to=input``), before dispatch formation, so it serves every frontend.
-The matching and rewriting live in ``serenity_mlir.rewrite.patterns``; this pass picks
+The matching and rewriting live in ``serenity_mlir.rewrite.sites`` and ``.apply``; this pass picks
 the function, applies the chosen sites and verifies the module afterwards (a
 rewrite that breaks the IR is an error, never a silently written output).
 
@@ -21,7 +21,8 @@ from iree.compiler import ir
 from serenity_mlir.analysis import FUNC_OPS, find_body_function, func_name
 from serenity_mlir.errors import InputError, InternalError
 from serenity_mlir.ir.phases import detect_phase
-from serenity_mlir.rewrite.patterns import Site, apply_sites, find_sites
+from serenity_mlir.rewrite.apply import apply_sites
+from serenity_mlir.rewrite.sites import Site, find_sites
 
 
 @dataclass(frozen=True)
