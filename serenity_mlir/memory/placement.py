@@ -26,6 +26,10 @@ smaller than the most aligned bytes alive at one time. The answer is
 checked by :func:`validate` before it is returned.
 
 Pure functions; no MLIR import.
+
+Why one module of about 400 lines: the heuristics, the local search and the
+exact model share one interval record and one validator, and the order in
+which they run (cheap first, stop at the bound) is the point of the module.
 """
 
 from __future__ import annotations

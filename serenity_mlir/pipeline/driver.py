@@ -7,6 +7,9 @@ the error when a step fails, so the reproducer command works), builds the
 module inside that folder and measures it there (so a second compile to the
 same ``-o`` cannot swap the file under it), and only then moves the module to
 the output path and writes the report.
+
+Why one module of about 400 lines: it is the only place that strings the
+stages together; every stage it calls lives in its own module beside it.
 """
 
 from __future__ import annotations
