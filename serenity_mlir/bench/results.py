@@ -43,7 +43,7 @@ from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline.importer import import_model
 from serenity_mlir.pipeline.lower import lower
 from serenity_mlir.pipeline.rewrite import Variant, rewrite_then_schedule
-from serenity_mlir.pipeline.schedule import schedule_flow_file
+from serenity_mlir.pipeline.schedule import ScheduleSettings, schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.runtime.compare import REWRITE_RTOL, max_relative_error
 from serenity_mlir.runtime.local import compare_latency, measure
@@ -128,7 +128,7 @@ def bench_model(
     for key, (scheduler, pack_search, placed) in SCHEDULED.items():
         stem = key.replace("'", "p")
         sched_file = workdir / f"{stem}.flow.mlir"
-        outcome = schedule_flow_file(flow, sched_file, scheduler, None, time_limit, pack_search)
+        outcome = schedule_flow_file(flow, sched_file, ScheduleSettings(scheduler, None, time_limit), pack_search)
         sched_files[key], outcomes[key] = sched_file, outcome
         out = workdir / f"{stem}.vmfb"
         body = outcome.body
@@ -176,7 +176,8 @@ def bench_model(
     choice = None
     if rewrite:
         baseline = Variant.of((), sched_files["d0"], outcomes["d0"])
-        choice = rewrite_then_schedule(input_file, baseline, work, target, "serenity", None, time_limit)
+        settings = ScheduleSettings("serenity", None, time_limit)
+        choice = rewrite_then_schedule(input_file, baseline, work, target, settings)
         out = workdir / "e.vmfb"
         e_build = compile_placed(choice.best.flow_file, out, target, "serenity")
         secs = e_build.compile_seconds + e_build.stream_seconds + e_build.placement_seconds

@@ -39,7 +39,7 @@ from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.place import place_and_compile
 from serenity_mlir.pipeline.report import Report
 from serenity_mlir.pipeline.rewrite import Variant, rewrite_then_schedule
-from serenity_mlir.pipeline.schedule import schedule_flow_file
+from serenity_mlir.pipeline.schedule import ScheduleSettings, schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
 from serenity_mlir.runtime.compare import REWRITE_RTOL
 from serenity_mlir.scheduler.schedule import SCHEDULERS
@@ -66,6 +66,8 @@ class CompileOptions:
     # Normwise relative error a rewritten module may show against IREE's
     # default compile (re-associated float32 sums drift with depth).
     rewrite_rtol: float = REWRITE_RTOL
+    # Bytes the scheduler's search may keep stored (None: half the available memory).
+    memory_limit: int | None = None
     # Who lays out the transient slab: "serenity" (pipeline/place.py, the
     # default) or "iree" (IREE's greedy best-fit in slice order).
     placement: str = "serenity"
@@ -79,6 +81,8 @@ class CompileOptions:
             raise InputError(f"--time-limit must be a number of seconds >= 0, got {self.time_limit:g}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InputError(f"--seed must be an integer >= 0, got {self.seed}")
+        if self.memory_limit is not None and self.memory_limit <= 0:
+            raise InputError(f"--memory-limit must be a positive size, got {self.memory_limit}")
         if self.placement not in ("serenity", "iree"):
             raise InputError(f"unknown placement '{self.placement}' (known: serenity, iree)")
         if not (math.isfinite(self.rewrite_rtol) and self.rewrite_rtol > 0):
@@ -203,9 +207,8 @@ def _compile_model(
     placing = options.placement == "serenity"
     # With our placement the order's live bytes are what the slab costs, so
     # the scheduler's order stands; IREE's packer needs the packing search.
-    sched = schedule_flow_file(
-        lowered.flow_file, sched_file, options.scheduler, options.function, options.time_limit, not placing
-    )
+    settings = ScheduleSettings(options.scheduler, options.function, options.time_limit, options.memory_limit)
+    sched = schedule_flow_file(lowered.flow_file, sched_file, settings, not placing)
     rewrite_fields: dict[str, Any] = {}
     if options.rewrite:
         progress("rewriting concat -> convolution sites and scheduling again")
@@ -214,16 +217,13 @@ def _compile_model(
         base_file, base = sched_file, sched
         if placing:
             base_file = work.variant("rw", "scheduled.flow")
-            base = schedule_flow_file(lowered.flow_file, base_file, options.scheduler, options.function,
-                                      options.time_limit)  # fmt: skip
+            base = schedule_flow_file(lowered.flow_file, base_file, settings)
         choice = rewrite_then_schedule(
             lowered.input_file,
             Variant.of((), base_file, base),
             work,
             target,
-            options.scheduler,
-            options.function,
-            options.time_limit,
+            settings,
             options.extra_flags,
             log=progress.detail,
         )
@@ -253,9 +253,7 @@ def _compile_model(
                 f"placement: {placed.slab_bytes:,} B for {placed.slab_live_bytes:,} live; trying the packing search"
             )
             alt_file = work.variant("packed", "scheduled.flow")
-            alt = schedule_flow_file(
-                lowered.flow_file, alt_file, options.scheduler, options.function, options.time_limit
-            )
+            alt = schedule_flow_file(lowered.flow_file, alt_file, settings)
             alt_out = work.root / "module-packed" / out.name
             alt_placed, alt_truth = place_and_compile(
                 alt_file, alt_out, target, alt.function, "serenity", work.root / "stream-packed", options.extra_flags

@@ -32,7 +32,7 @@ from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.passes.rewrite import SerenityRewrite, find_module_sites
 from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline.lower import lower_linalg_to_flow, lower_to_linalg
-from serenity_mlir.pipeline.schedule import schedule_flow_file
+from serenity_mlir.pipeline.schedule import ScheduleSettings, schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.rewrite.choice import choose_sites
 from serenity_mlir.targets import Target
@@ -84,9 +84,7 @@ def evaluate_variant(
     chosen: tuple[int, ...],
     work: WorkFolder,
     target: Target,
-    scheduler: str,
-    function: str | None,
-    time_limit: float | None,
+    settings: ScheduleSettings,
     extra_flags: list[str] | None = None,
 ) -> Variant:
     """Rewrites ``chosen`` sites of the linalg module, lowers it to flow and
@@ -101,7 +99,7 @@ def evaluate_variant(
         f"lowering the rewritten module (sites {list(chosen)}) to the flow phase",
     )  # fmt: skip
     sched_file = work.variant(tag, "scheduled.flow")
-    outcome = schedule_flow_file(flow, sched_file, scheduler, function, time_limit)
+    outcome = schedule_flow_file(flow, sched_file, settings)
     return Variant.of(chosen, sched_file, outcome)
 
 
@@ -110,9 +108,7 @@ def rewrite_then_schedule(
     baseline: Variant,
     work: WorkFolder,
     target: Target,
-    scheduler: str,
-    function: str | None,
-    time_limit: float | None,
+    settings: ScheduleSettings,
     extra_flags: list[str] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> RewriteChoice:
@@ -127,7 +123,7 @@ def rewrite_then_schedule(
         if not chosen:
             variant = baseline
         else:
-            variant = evaluate_variant(linalg, chosen, work, target, scheduler, function, time_limit, extra_flags)
+            variant = evaluate_variant(linalg, chosen, work, target, settings, extra_flags)
         if log is not None:
             what = f"sites {list(chosen)}" if chosen else "the original graph"
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")

@@ -75,6 +75,12 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "the dispatch at the peak) into this PNG (or .svg, .pdf); needs the 'plots' extra",
     )
     p.add_argument(
+        "--memory-limit",
+        type=size_arg,
+        help="bytes the scheduler's search may keep stored, e.g. 512M (default: half the available memory); "
+        "past it the best order found is used, with optimal: false",
+    )
+    p.add_argument(
         "--placement",
         default="serenity",
         choices=("serenity", "iree"),
@@ -128,6 +134,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         rewrite=a.rewrite,
         rewrite_rtol=a.rewrite_rtol,
         placement=a.placement,
+        memory_limit=a.memory_limit,
     )
     try:
         report = compile_model(a.model, a.output, opts, a.report)

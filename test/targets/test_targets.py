@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from serenity_mlir.backend.build import arena_bytes, build_for_target
+from serenity_mlir.backend.build import arena_bytes, build_for_target, build_report
 from serenity_mlir.backend.compile import compile_flow
 from serenity_mlir.backend.elf import read_elf
+from serenity_mlir.backend.stream import compile_placed
 from serenity_mlir.errors import BudgetError, CompilerToolError, InputError
 from serenity_mlir.ir.tools import tool_path
 from serenity_mlir.pipeline.driver import CompileOptions, compile_model
@@ -31,6 +32,12 @@ from serenity_mlir.units import check_memory_budget, parse_size
 ROOT = Path(__file__).resolve().parents[2]
 BRANCHES = ROOT / "samples" / "branches.onnx"
 MCU = ("cortex-m4", "cortex-m7", "cortex-m55")
+
+
+def placed_build(flow: Path, out: Path, target: str) -> dict[str, Any]:
+    """The compile job's build step: the scheduled flow file, placed and compiled."""
+    t = get_target(target)
+    return build_report(flow, compile_placed(flow, out, t, "serenity").build, t)
 
 
 def build_model(model: Path, out: Path, target: str, **options: Any) -> dict[str, Any]:
@@ -226,14 +233,14 @@ def test_arena_bytes_and_program_order(m7: dict[str, Any], tmp_path: Path) -> No
 
 def test_build_is_reproducible(m7: dict[str, Any], tmp_path: Path) -> None:
     flow = Path(m7["artifacts"]["module"]).parent / "temps" / "model.scheduled.flow.mlir"
-    again = build_for_target(flow, tmp_path / "branches.vmfb", get_target("cortex-m7"))
+    again = placed_build(flow, tmp_path / "branches.vmfb", "cortex-m7")
     for role in ("module", "object", "header"):
         assert Path(again["artifacts"][role]).read_bytes() == Path(m7["artifacts"][role]).read_bytes(), role
 
 
 def test_vm_c_output(m7: dict[str, Any], tmp_path: Path) -> None:
     flow = Path(m7["artifacts"]["module"]).parent / "temps" / "model.scheduled.flow.mlir"
-    r = build_for_target(flow, tmp_path / "branches.vmfb", get_target("cortex-m7-vmc"))
+    r = placed_build(flow, tmp_path / "branches.vmfb", "cortex-m7-vmc")
     assert set(r["artifacts"]) == {"c_source", "object", "header"}
     assert "iree_status_t branches_create(" in (tmp_path / "branches.c").read_text()
     assert not (tmp_path / "branches.vmfb").exists()
