@@ -12,12 +12,15 @@
 
 or all at once: ``api.compile_model("samples/branches.onnx", "out.vmfb")``
 (``api.compile`` is the same function under its first name). The CLI is a
-thin layer over the same functions.
+thin layer over the same functions. A PyTorch module goes the same way
+through ONNX: ``api.compile_torch(module, (x,), "out.vmfb")`` (the ``torch``
+extra).
 """
 
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ from iree.compiler import ir
 
 from serenity_mlir.analysis import BodyGraph, build_body_graph, find_body_function
 from serenity_mlir.backend.compile import compile_flow
+from serenity_mlir.errors import InputError
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.ir.reflection import record_signature
 from serenity_mlir.memory.slab import SlabPrediction
@@ -51,6 +55,7 @@ __all__ = [
     "compile_module",
     "measure",
     "compile_model",
+    "compile_torch",
     "compile",
     "targets",
     "target",
@@ -70,7 +75,8 @@ class FlowModule:
 
 
 def load_model(path: str | Path) -> Imported:
-    """Imports an ONNX or MLIR file (ONNX is checked, upgraded, shape-inferred)."""
+    """Imports an ONNX, TFLite or MLIR file (ONNX is checked, upgraded, shape-inferred; TFLite
+    needs the `tflite` extra)."""
     return import_model(path, quiet=True)
 
 
@@ -130,6 +136,79 @@ def compile_model(model: str | Path, out: str | Path, **options: Any) -> dict[st
     Options are the fields of :class:`serenity_mlir.pipeline.driver.CompileOptions`."""
     options.setdefault("quiet", True)
     return driver.compile_model(model, out, CompileOptions(**options))
+
+
+TORCH_INSTALL = "pip install 'serenity-mlir[torch]'"
+# The ONNX opset IREE's importer handles best (the importer's MIN_OPSET).
+TORCH_ONNX_OPSET = 17
+
+
+def compile_torch(
+    module: Any,
+    example_inputs: Any,
+    out: str | Path,
+    target: str = "host",
+    *,
+    input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
+    onnx_path: str | Path | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Compiles a ``torch.nn.Module`` like :func:`compile_model`; returns the report.
+
+    The module is exported with PyTorch's ONNX exporter (TorchScript-based,
+    ``dynamo=False``, opset 17: it keeps the module paths as node names and
+    the parameter names, and needs nothing beyond torch) in eval mode, then
+    compiled from that ONNX file. ``example_inputs`` is a tensor or a tuple of
+    tensors with the shapes the module will be called with (the compiled
+    module has static shapes). ``input_names`` / ``output_names`` name the
+    module's arguments and results (default ``input``/``output``, numbered
+    when there are several); ``onnx_path`` keeps the exported ONNX file
+    (default: a temporary file, removed). Other options are those of
+    :func:`compile_model`.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise InputError(
+            f"compile_torch needs PyTorch, the 'torch' extra: {TORCH_INSTALL} "
+            "(in a checkout: pip install -e '.[torch]'; it pins the CPU build torch==2.13.0)"
+        ) from None
+    if not isinstance(module, torch.nn.Module):
+        raise InputError(f"compile_torch takes a torch.nn.Module, got {type(module).__name__}")
+    args = tuple(example_inputs) if isinstance(example_inputs, list | tuple) else (example_inputs,)
+    if not args or not all(isinstance(a, torch.Tensor) for a in args):
+        raise InputError("compile_torch: example_inputs must be a tensor or a tuple of tensors")
+    if input_names is None:
+        input_names = ["input"] if len(args) == 1 else [f"input_{i}" for i in range(len(args))]
+    if output_names is None:
+        with torch.no_grad():
+            results = module(*args)
+        n = len(results) if isinstance(results, list | tuple) else 1
+        output_names = ["output"] if n == 1 else [f"output_{i}" for i in range(n)]
+    with tempfile.TemporaryDirectory(prefix="serenity-torch-") as d:
+        dest = Path(onnx_path) if onnx_path is not None else Path(d) / f"{type(module).__name__}.onnx"
+        was_training = module.training
+        module.eval()
+        try:
+            with warnings.catch_warnings():
+                # The TorchScript exporter is deprecated since torch 2.9 (it warns on every call).
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                torch.onnx.export(
+                    module,
+                    args,
+                    str(dest),
+                    dynamo=False,
+                    opset_version=TORCH_ONNX_OPSET,
+                    input_names=input_names,
+                    output_names=output_names,
+                )
+        except Exception as e:  # noqa: BLE001 - the exporter raises many types
+            raise InputError(f"exporting {type(module).__name__} to ONNX failed: {type(e).__name__}: {e}") from None
+        finally:
+            module.train(was_training)
+        return compile_model(dest, out, target=target, **options)
 
 
 # The first name of compile_model, kept for existing callers.
