@@ -83,9 +83,9 @@ def test_placed_slab_measured_and_bit_identical(sample: str, scheduled: Callable
 
 def test_place_pass_in_memory(scheduled: Callable[[str], Path]) -> None:
     """The serenity-place pass on the stream phase, as serenity-opt runs it."""
+    from serenity_mlir.backend.packs import find_packs
     from serenity_mlir.backend.stream import lower_to_allocation
     from serenity_mlir.ir import mlir as mlir_io
-    from serenity_mlir.backend.packs import find_packs
     from serenity_mlir.passes.place import SerenityPlace
 
     text = lower_to_allocation(scheduled("swiftnet").read_text())
@@ -108,9 +108,9 @@ def test_place_pass_in_memory(scheduled: Callable[[str], Path]) -> None:
 def test_ground_truth_slices_match_the_model(sample: str, scheduled: Callable[[str], Path]) -> None:
     """IREE's own slices (sizes, first and last dispatch) are the memory
     model's slab buffers for the scheduled order, one for one."""
+    from serenity_mlir.backend.packs import compare_with_model
     from serenity_mlir.backend.stream import lower_to_allocation
     from serenity_mlir.ir import mlir as mlir_io
-    from serenity_mlir.backend.packs import compare_with_model
 
     flow_text = scheduled(sample).read_text()
     ctx = mlir_io.new_context()

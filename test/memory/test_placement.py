@@ -165,8 +165,8 @@ func.func @g(%n: index) -> (index, index) {
 def test_packs_rewritten_in_memory() -> None:
     # ir.packs: a pack with a base offset gets base + constant offsets; a
     # pack with a dynamic size is left to IREE.
-    from serenity_mlir.ir import mlir as mlir_io
     from serenity_mlir.backend.packs import find_packs, place_packs
+    from serenity_mlir.ir import mlir as mlir_io
 
     module = mlir_io.parse_module(PACKS, "packs.mlir", mlir_io.new_context())
     done = place_packs(module)
