@@ -366,7 +366,7 @@ def check_models(names: list[str]) -> None:
     before anything is written."""
     for name in names:
         p = Path(name)
-        if p.suffix in (".onnx", ".mlir", ".mlirbc"):
+        if p.suffix in (".onnx", ".mlir", ".mlirbc", ".tflite"):
             if not p.is_file():
                 raise InputError(f"{p}: no such file")
         elif name not in SAMPLES:
