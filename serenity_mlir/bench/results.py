@@ -126,7 +126,7 @@ def bench_model(
     sched_files: dict[str, Path] = {}
     outcomes: dict[str, ScheduleOutcome] = {}
     for key, (scheduler, pack_search, placed) in SCHEDULED.items():
-        stem = key.replace("'", "p")
+        stem = key.replace("'", "_prime")
         sched_file = workdir / f"{stem}.flow.mlir"
         outcome = schedule_flow_file(flow, sched_file, ScheduleSettings(scheduler, None, time_limit), pack_search)
         sched_files[key], outcomes[key] = sched_file, outcome
@@ -200,7 +200,7 @@ def bench_model(
     hashes = {}
     function = ""
     for key in ("d", "c", "c'", "cp", "d0", "a", "b", *(("e",) if rewrite else ())):
-        npz = workdir / f"outputs_{key.replace(chr(39), 'p')}.npz"
+        npz = workdir / f"outputs_{key.replace(chr(39), '_prime')}.npz"
         m = measure(vmfbs[key], row.get("function"), inputs=inputs, seed=0, save_outputs=npz)
         inputs = m["inputs"]
         function = m["function"]

@@ -48,9 +48,11 @@ class SerenitySchedule:
     # "iree": what IREE allocates (flow phase); "paper": SERENITY's model,
     # for any single-block body.
     memory_model: str = "iree"
-    # Local search for an order IREE packs more tightly: candidate orders
-    # tried (0: off), and a cap in seconds in case a huge graph makes each
-    # try slow. The move budget, not the clock, makes the result repeatable.
+    # For IREE's own packer (placement=iree): prefer an order IREE packs more
+    # tightly, among the cheap orders and by a local search of this many
+    # candidate orders (0: off, the scheduler's order as it is), capped in
+    # seconds in case a huge graph makes each try slow. The move budget, not
+    # the clock, makes the result repeatable.
     pack_search_moves: int = 3000
     pack_search_seconds: float = 30.0
 
@@ -89,7 +91,7 @@ class SerenitySchedule:
         that IREE packs into a smaller slab."""
         memory_limit = parse_size(self.memory_limit) if self.memory_limit is not None else None
         result = schedule(body.graph, self.scheduler, time_limit=self.time_limit, memory_limit=memory_limit)
-        if self.scheduler == "serenity" and self.memory_model == "iree":
+        if self.scheduler == "serenity" and self.memory_model == "iree" and self.pack_search_moves > 0:
             result = choose_by_slab(
                 body.graph, body.buffers, body.barriers, result, self.pack_search_seconds, self.pack_search_moves
             )
