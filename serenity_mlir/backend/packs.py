@@ -238,8 +238,8 @@ def _offset_slices(v: ir.Value, results: dict[int, tuple[int, int]], depth: int 
 
 
 def slice_uses(module: ir.Operation) -> list[SliceUse]:
-    """For every static pack of a stream-phase module (before placement), the
-    dispatches that read or write each slice."""
+    """For every static pack of a stream-phase module's functions (before
+    placement), the dispatches that read or write each slice."""
     packs = find_packs(module)
     results: dict[int, tuple[int, int]] = {}
     for p, (_f, op) in enumerate(packs):
@@ -267,7 +267,9 @@ def slice_uses(module: ir.Operation) -> list[SliceUse]:
 
     walk(module)
     out = []
-    for p, (_f, op) in enumerate(packs):
+    for p, (fname, op) in enumerate(packs):
+        if not fname:
+            continue  # a util.initializer's pack: module state, not the call's slab
         slices, _static = read_pack(op)
         for i, s in enumerate(slices):
             uses = sorted(set(touched.get((p, i), [])))

@@ -168,18 +168,26 @@ class PlacedBuild:
         return self.build.artifacts
 
     @property
+    def call_packs(self) -> list[PackPlacement]:
+        """The packs of the functions' execution regions: a pack in a
+        ``util.initializer`` (splat-initialised globals, allocated once at
+        module initialisation) is placed too, but is no part of the call's
+        transient slab (the memory model counts those globals apart)."""
+        return [p for p in self.packs if p.function]
+
+    @property
     def slab_bytes(self) -> int:
-        """The placed slabs, summed over the packs (one pack per execution
-        region; with serial partitioning there is one)."""
-        return sum(p.slab_bytes or 0 for p in self.packs)
+        """The placed slabs of the call, summed over its packs (one pack per
+        execution region; with serial partitioning there is one)."""
+        return sum(p.slab_bytes or 0 for p in self.call_packs)
 
     @property
     def iree_slab_bytes(self) -> int:
-        return sum(p.iree_bytes or 0 for p in self.packs)
+        return sum(p.iree_bytes or 0 for p in self.call_packs)
 
     @property
     def slab_live_bytes(self) -> int:
-        return sum(p.lower_bound_bytes or 0 for p in self.packs)
+        return sum(p.lower_bound_bytes or 0 for p in self.call_packs)
 
     @property
     def arena_bytes(self) -> int | None:
