@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from serenity_mlir.bench.scheduler import watts_strogatz_dag
+from serenity_mlir.scheduler.graph import to_json
+
 from .harness import BIN, SAMPLES, Sandbox
 
 # Flags that put a module on the host's CPU (what pipelines/host.toml gives).
@@ -253,26 +256,8 @@ class Artifacts:
 def ws_graph(n: int, seed: int, k: int = 4, p: float = 0.75) -> dict[str, object]:
     """A Watts-Strogatz graph WS(n, k, p) as a DAG (edges low to high index),
     random sizes: the scheduler's hard case (its exact search grows for
-    seconds on a few hundred nodes)."""
-    rng = random.Random(seed)
-    adj: set[frozenset[int]] = set()
-    for i in range(n):
-        for j in range(1, k // 2 + 1):
-            adj.add(frozenset((i, (i + j) % n)))
-    for a, b in sorted(tuple(sorted(e)) for e in adj):
-        if rng.random() < p:
-            choices = [w for w in range(n) if w != a and frozenset((a, w)) not in adj]
-            if choices:
-                adj.discard(frozenset((a, b)))
-                adj.add(frozenset((a, rng.choice(choices))))
-    edges = sorted((min(e), max(e)) for e in adj)
-    sizes = [rng.randint(1, 256) * 1024 for _ in range(n)]
-    has_succ = {a for a, _ in edges}
-    return {
-        "nodes": [{"name": f"n{i}", "bytes": sizes[i]} for i in range(n)],
-        "edges": [[f"n{a}", f"n{b}"] for a, b in edges],
-        "outputs": [f"n{i}" for i in range(n) if i not in has_succ],
-    }
+    seconds on a few hundred nodes). The bench's own generator."""
+    return to_json(watts_strogatz_dag(n, k, p, seed))
 
 
 def wide_graph(n: int, seed: int, width: int = 40) -> dict[str, object]:
