@@ -101,10 +101,15 @@ def test_predicted_slab_is_measured(name: str, scheduler: str, tmp_path: Path) -
 
 
 def test_fragmentation_is_predicted(tmp_path: Path) -> None:
-    # In imported order the packer leaves a hole: the prediction must model it
-    # (a live-bytes-only model would under-predict what IREE allocates).
+    # In imported order IREE's packer leaves a hole: the prediction must model
+    # it (a live-bytes-only model would under-predict what IREE allocates),
+    # and SERENITY's placement of the same order closes it.
     model = tmp_path / "frag.onnx"
     onnx.save(fragmenting(), model)
-    options = CompileOptions(scheduler="program", verify_outputs=False, quiet=True)
+    options = CompileOptions(scheduler="program", verify_outputs=False, quiet=True, placement="iree")
     r = compile_model(model, tmp_path / "frag.vmfb", options)
     assert r["transient_bytes"] == r["predicted_transient_bytes"] > r["predicted_live_transient_bytes"]
+    options = CompileOptions(scheduler="program", verify_outputs=False, quiet=True)
+    placed = compile_model(model, tmp_path / "placed.vmfb", options)
+    assert placed["transient_bytes"] == placed["predicted_transient_bytes"] == placed["slab_live_bytes"]
+    assert placed["slab_bytes"] < r["transient_bytes"]

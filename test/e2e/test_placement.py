@@ -108,9 +108,9 @@ def test_place_pass_in_memory(scheduled: Callable[[str], Path]) -> None:
 def test_ground_truth_slices_match_the_model(sample: str, scheduled: Callable[[str], Path]) -> None:
     """IREE's own slices (sizes, first and last dispatch) are the memory
     model's slab buffers for the scheduled order, one for one."""
-    from serenity_mlir.backend.packs import compare_with_model
     from serenity_mlir.backend.stream import lower_to_allocation
     from serenity_mlir.ir import mlir as mlir_io
+    from serenity_mlir.pipeline.place import compare_with_model
 
     flow_text = scheduled(sample).read_text()
     ctx = mlir_io.new_context()
