@@ -261,8 +261,9 @@ def _compile_model(
             if alt_placed.slab_bytes < placed.slab_bytes:
                 sched, sched_file, placed, truth, built_out = alt, alt_file, alt_placed, alt_truth, alt_out
                 g, chosen = sched.body.graph, sched.body.predict(sched.result.order)
-        for warning in truth.differences:
-            print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
+        if not options.quiet:
+            for warning in truth.differences:
+                print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
         build = build_report(sched_file, placed.build, target)
     else:
         progress(f"compiling for {target.name}")
