@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from serenity_mlir.backend.compile import artifact_paths
+from serenity_mlir.bench import plots
 from serenity_mlir.bench import results as bench_results
 from serenity_mlir.bench import scheduler as bench_scheduler
 from serenity_mlir.bench import targets as bench_targets
 from serenity_mlir.bench import zoo as bench_zoo
-from serenity_mlir.errors import GraphError
+from serenity_mlir.errors import GraphError, InputError, SerenityError
 from serenity_mlir.files import read_text
 from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.importer import model_files
+from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.report import summary
 from serenity_mlir.runtime.compare import REWRITE_RTOL
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.scheduler.graph import load_graph_json
 from serenity_mlir.scheduler.schedule import SCHEDULERS, schedule
-from serenity_mlir.targets import available_targets
+from serenity_mlir.targets import available_targets, get_target
 from serenity_mlir.tools.errors import install_signal_handlers, report_error
 from serenity_mlir.units import nonneg_int_arg, seconds_arg, size_arg
 
@@ -94,16 +100,6 @@ def _run_compile(a: argparse.Namespace) -> int:
     temps = a.keep_temps
     own_temps = None
     if a.plot is not None:
-        import shutil
-        import tempfile
-
-        from serenity_mlir.backend.compile import artifact_paths
-        from serenity_mlir.bench import plots
-        from serenity_mlir.errors import InputError, SerenityError
-        from serenity_mlir.pipeline.importer import model_files
-        from serenity_mlir.pipeline.paths import check_paths
-        from serenity_mlir.targets import get_target
-
         if a.plot.suffix.lower() not in plots.PLOT_SUFFIXES:
             raise InputError(f"--plot {a.plot}: give a {', '.join(plots.PLOT_SUFFIXES)} file")
         plots.require_matplotlib("--plot")
