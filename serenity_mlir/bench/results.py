@@ -175,9 +175,9 @@ def bench_model(
         bar.step(f"{model.stem}: scheduled+compiled ({key})")
     choice = None
     if rewrite:
-        baseline = Variant.of((), sched_files["d0"], outcomes["d0"])
+        baseline = Variant.of((), sched_files["d"], outcomes["d"], placed=True)
         settings = ScheduleSettings("serenity", None, time_limit)
-        choice = rewrite_then_schedule(input_file, baseline, work, target, settings)
+        choice = rewrite_then_schedule(input_file, baseline, work, target, settings, placed=True)
         out = workdir / "e.vmfb"
         e_build = compile_placed(choice.best.flow_file, out, target, "serenity")
         secs = e_build.compile_seconds + e_build.stream_seconds + e_build.placement_seconds

@@ -212,20 +212,17 @@ def _compile_model(
     rewrite_fields: dict[str, Any] = {}
     if options.rewrite:
         progress("rewriting concat -> convolution sites and scheduling again")
-        # The search compares graphs by IREE's packing of their orders, the
-        # same way for every graph (the chosen one is placed afterwards).
-        base_file, base = sched_file, sched
-        if placing:
-            base_file = work.variant("rw", "scheduled.flow")
-            base = schedule_flow_file(lowered.flow_file, base_file, settings)
+        # Every graph is costed as it will be built: by its order's live
+        # bytes when SERENITY places the slab, by IREE's packing otherwise.
         choice = rewrite_then_schedule(
             lowered.input_file,
-            Variant.of((), base_file, base),
+            Variant.of((), sched_file, sched, placing),
             work,
             target,
             settings,
             options.extra_flags,
             log=progress.detail,
+            placed=placing,
         )
         rewrite_fields = {"rewrite": True, **choice.report_fields()}
         if choice.applied:

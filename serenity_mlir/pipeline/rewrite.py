@@ -48,9 +48,13 @@ class Variant:
     predicted_peak_bytes: int
 
     @staticmethod
-    def of(sites: tuple[int, ...], flow_file: Path, outcome: ScheduleOutcome) -> Variant:
+    def of(sites: tuple[int, ...], flow_file: Path, outcome: ScheduleOutcome, placed: bool) -> Variant:
+        """``placed``: the slab will be laid out by SERENITY's placement, which
+        reaches the order's (aligned) live bytes, so they are the variant's
+        cost; otherwise IREE packs it, and its packing of the order is."""
         slab = outcome.body.predict(outcome.result.order)
-        return Variant(sites, flow_file, outcome, slab.slab_bytes + outcome.body.fixed_bytes)
+        cost = slab.live_bytes if placed else slab.slab_bytes
+        return Variant(sites, flow_file, outcome, cost + outcome.body.fixed_bytes)
 
 
 @dataclass
@@ -86,9 +90,12 @@ def evaluate_variant(
     target: Target,
     settings: ScheduleSettings,
     extra_flags: list[str] | None = None,
+    placed: bool = True,
 ) -> Variant:
     """Rewrites ``chosen`` sites of the linalg module, lowers it to flow and
-    schedules it (one evaluation of the search)."""
+    schedules it (one evaluation of the search); ``placed`` as in
+    :meth:`Variant.of`, and the order is searched the same way the pipeline
+    searches the original's."""
     tag = "rw" + "_".join(map(str, chosen))
     module = mlir_io.load_module(linalg, mlir_io.new_context())
     SerenityRewrite(sites=chosen).apply(module)
@@ -99,8 +106,8 @@ def evaluate_variant(
         f"lowering the rewritten module (sites {list(chosen)}) to the flow phase",
     )  # fmt: skip
     sched_file = work.variant(tag, "scheduled.flow")
-    outcome = schedule_flow_file(flow, sched_file, settings)
-    return Variant.of(chosen, sched_file, outcome)
+    outcome = schedule_flow_file(flow, sched_file, settings, pack_search=not placed)
+    return Variant.of(chosen, sched_file, outcome, placed)
 
 
 def rewrite_then_schedule(
@@ -111,6 +118,7 @@ def rewrite_then_schedule(
     settings: ScheduleSettings,
     extra_flags: list[str] | None = None,
     log: Callable[[str], None] | None = None,
+    placed: bool = True,
 ) -> RewriteChoice:
     """Decides the sites against ``baseline`` (the original graph, already
     lowered and scheduled by the pipeline); see the module doc. ``log`` gets
@@ -123,7 +131,7 @@ def rewrite_then_schedule(
         if not chosen:
             variant = baseline
         else:
-            variant = evaluate_variant(linalg, chosen, work, target, settings, extra_flags)
+            variant = evaluate_variant(linalg, chosen, work, target, settings, extra_flags, placed)
         if log is not None:
             what = f"sites {list(chosen)}" if chosen else "the original graph"
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")
