@@ -21,13 +21,15 @@ from iree.compiler import ir
 from serenity_mlir.analysis import FUNC_OPS, find_body_function, func_name
 from serenity_mlir.errors import InputError, InternalError
 from serenity_mlir.ir.phases import detect_phase
-from serenity_mlir.rewrite.apply import apply_sites
+from serenity_mlir.rewrite.apply import rewrite_to_fixed_point
 from serenity_mlir.rewrite.sites import Site, find_sites
 
 
 @dataclass(frozen=True)
 class SerenityRewrite:
-    """Channel-wise / kernel-wise partitioning of concat -> convolution."""
+    """Channel-wise / kernel-wise partitioning of concat -> convolution, and
+    flattening of concat -> concat; to a fixed point (a concat produced by a
+    kernel-wise rewrite is rewritten in turn where it can be)."""
 
     name: ClassVar[str] = "serenity-rewrite"
     function: str | None = None
@@ -57,7 +59,12 @@ class SerenityRewrite:
                     raise InputError(f"concat site {i} at {s.location} cannot be rewritten: {s.reason}")
                 chosen.append(by_index[i])
         descriptions = [s.describe() for s in found]  # before the rewrite erases the ops
-        apply_sites(chosen)
+        log = rewrite_to_fixed_point([f for _, f in funcs], lambda: _sites_of(funcs), [s.index for s in chosen])
+        for d in descriptions:
+            if d["index"] in log.second_round:
+                d["second_round_rewrites"] = log.second_round[d["index"]]
+            if d["index"] in log.skipped:
+                d["skipped"] = log.skipped[d["index"]]
         try:
             module.verify()
         except ir.MLIRError as e:
@@ -65,7 +72,8 @@ class SerenityRewrite:
         return RewriteOutcome(
             functions=[name for name, _ in funcs],
             sites=descriptions,
-            applied=tuple(s.index for s in chosen),
+            applied=tuple(log.applied),
+            second_round=sum(log.second_round.values()),
         )
 
 
@@ -76,6 +84,7 @@ class RewriteOutcome:
     functions: list[str]
     sites: list[dict[str, Any]] = field(default_factory=list)
     applied: tuple[int, ...] = ()
+    second_round: int = 0  # concats produced by kernel-wise rewrites, rewritten in turn
 
     @property
     def found(self) -> int:

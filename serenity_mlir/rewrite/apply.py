@@ -11,14 +11,17 @@ between are duplicated per piece; the dead originals are swept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from iree.compiler import ir
 
 from serenity_mlir.errors import InternalError
 from serenity_mlir.rewrite.sites import (
     CHANNEL_WISE,
+    DERIVED_ATTR,
     KERNEL_WISE,
+    SITE_ATTR,
     Site,
     affine_dims,
     as_op,
@@ -32,14 +35,83 @@ from serenity_mlir.rewrite.sites import (
 
 
 def apply_sites(sites: Iterable[Site]) -> int:
-    """Rewrites the given (applicable) sites of ``func``; returns how many."""
+    """Rewrites the given (applicable) sites, once each (a group once for
+    all its members); returns how many groups. No second round: see
+    :func:`rewrite_to_fixed_point`."""
     count = 0
+    done: set[int] = set()
     for s in sites:
         if not s.applicable:
             raise InternalError(f"site {s.index} at {s.location} is not rewritable: {s.reason}")
+        if s.index in done:
+            continue
+        done.update(m.index for m in s.group)
         _rewrite(s)
         count += 1
     return count
+
+
+@dataclass
+class FixedPointLog:
+    """What :func:`rewrite_to_fixed_point` did, by the first round's site numbers."""
+
+    applied: list[int] = field(default_factory=list)  # the first-round sites rewritten (groups: every member)
+    second_round: dict[int, int] = field(default_factory=dict)  # site -> concats its rewrite produced and rewrote
+    skipped: dict[int, str] = field(default_factory=dict)  # chosen but no longer rewritable, and why
+
+
+def rewrite_to_fixed_point(
+    funcs: Sequence[ir.Operation], find: Callable[[], list[Site]], chosen: Collection[int]
+) -> FixedPointLog:
+    """Rewrites the ``chosen`` sites (numbers of ``find()`` on the module as
+    it is now) and then, until there is none left, every rewritable concat
+    that a kernel-wise rewrite produced.
+
+    A depthwise convolution or pooling split by a kernel-wise rewrite hands
+    its pieces to a new concat, which often feeds a 1x1 convolution: a
+    channel-wise site of its own (the paper applies both partitionings
+    together). Each rewrite changes the IR around the others (a concat a site
+    flattens into gains operands; a second-round concat appears), so the
+    sites are found afresh after each one and known again by a number kept
+    on their concat (``SITE_ATTR``), removed at the end."""
+    first = find()
+    for s in first:
+        with s.concat.context:
+            s.concat.attributes[SITE_ATTR] = _i64(s.index)
+    by_index = {s.index: s for s in first}
+    wanted: set[int] = set()
+    for i in chosen:
+        wanted.update(m.index for m in by_index[i].group)
+    log = FixedPointLog()
+    limit = 4 * sum(len(list(b.operations)) for f in funcs for r in f.regions for b in r.blocks) + 16
+    for _ in range(limit):
+        current = find()
+        nxt = next((s for s in current if s.applicable and s.derived_from is not None), None)
+        if nxt is None:
+            nxt = next((s for s in current if s.applicable and s.tag in wanted), None)
+        if nxt is None:
+            break
+        for m in nxt.group:
+            if m.derived_from is not None:
+                log.second_round[m.derived_from] = log.second_round.get(m.derived_from, 0) + 1
+            elif m.tag is not None:
+                wanted.discard(m.tag)
+                log.applied.append(m.tag)
+        _rewrite(nxt)
+    else:
+        raise InternalError("the rewrite did not reach a fixed point")
+    for s in find():
+        if s.tag in wanted:
+            log.skipped[s.tag] = s.reason or "not rewritable after the other rewrites"
+        for name in (SITE_ATTR, DERIVED_ATTR):
+            if name in s.concat.attributes:
+                del s.concat.attributes[name]
+    log.applied.sort()
+    return log
+
+
+def _i64(value: int) -> ir.Attribute:
+    return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), value)
 
 
 def _block_position(op: ir.Operation) -> dict[ir.Operation, int]:
@@ -50,26 +122,61 @@ def _rewrite(site: Site) -> None:
     pos = _block_position(site.concat)
     chain = sorted(set(site.chain), key=lambda o: pos[o])
     terminals = sorted(set(site.terminals), key=lambda o: pos[o])
+    split = site.split or site.pieces
     offsets = []
     off = 0
-    for c in site.pieces:
+    for c in split:
         offsets.append(off)
         off += c
-    n = len(site.pieces)
+    n = len(split)
+    d = site.dim
     # (original value, piece index) -> that piece's value
     piece: dict[tuple[ir.Value, int], ir.Value] = {}
-    for i in range(n):
-        piece[(site.concat.results[0], i)] = site.concat.operands[i]
-    d = site.dim
+    for root in site.roots:
+        for i in range(n):
+            piece[(root.results[0], i)] = _root_piece(root, d, offsets[i], split[i])
     for op in chain:
         for i in range(n):
-            piece[(op.results[0], i)] = _split_chain_op(op, i, d, offsets[i], site.pieces[i], piece)
+            piece[(op.results[0], i)] = _split_chain_op(op, i, d, offsets[i], split[i], piece)
+    tag = site.derived_from if site.derived_from is not None else site.tag
     for op in terminals:
         if op.name in CHANNEL_WISE:
-            _split_channel_wise(op, d, offsets, site.pieces, piece)
+            _split_channel_wise(op, d, offsets, split, piece)
+        elif op.name == "tensor.concat":
+            _flatten_into(op, n, piece)
         else:
-            _split_kernel_wise(op, d, offsets, site.pieces, piece)
+            _split_kernel_wise(op, d, offsets, split, piece, tag)
     _sweep_dead(site.concat.block)
+
+
+def _root_piece(root: ir.Operation, d: int, off: int, size: int) -> ir.Value:
+    """Channels ``off:off+size`` of the concat ``root``: one of its operands,
+    or a slice of one when the group's common split cuts it finer."""
+    start = 0
+    for x in root.operands:
+        shape = static_shape(x.type)
+        assert shape is not None
+        if start <= off < start + shape[d]:
+            with root.context, root.location, ir.InsertionPoint(root):
+                return slice_value(x, d, off - start, size)
+        start += shape[d]
+    raise InternalError(f"the split of {where(root)} does not match its operands")
+
+
+def _flatten_into(outer: ir.Operation, n: int, piece: dict[tuple[ir.Value, int], ir.Value]) -> None:
+    """concat(.., f(concat(x1..xn)), ..) -> concat(.., f(x1), .., f(xn), ..):
+    the inner concat is never built and each piece can die on its own."""
+    operands: list[ir.Value] = []
+    for x in outer.operands:
+        if (x, 0) in piece:
+            operands.extend(piece[(x, i)] for i in range(n))
+        else:
+            operands.append(x)
+    attrs = {name: outer.attributes[name] for name in outer.attributes}
+    with outer.context, outer.location, ir.InsertionPoint(outer):
+        new = ir.Operation.create("tensor.concat", results=[outer.results[0].type], operands=operands, attributes=attrs)
+    outer.results[0].replace_all_uses_with(new.results[0])
+    outer.erase()
 
 
 _PURE = (
@@ -173,9 +280,15 @@ def _barrier(v: ir.Value) -> ir.Value:
 
 
 def _split_kernel_wise(
-    op: ir.Operation, d: int, offsets: list[int], sizes: list[int], piece: dict[tuple[ir.Value, int], ir.Value]
+    op: ir.Operation,
+    d: int,
+    offsets: list[int],
+    sizes: list[int],
+    piece: dict[tuple[ir.Value, int], ir.Value],
+    tag: int | None,
 ) -> None:
-    """depthwise(concat(xi), K) -> concat(depthwise(xi, Ki))."""
+    """depthwise(concat(xi), K) -> concat(depthwise(xi, Ki)); the new concat
+    is marked as produced by site ``tag`` (a second-round site)."""
     _, kdim, odim = KERNEL_WISE[op.name]
     x, k, init = op.operands[0], op.operands[1], op.operands[2]
     parts = []
@@ -190,8 +303,10 @@ def _split_kernel_wise(
             "tensor.concat",
             results=[op.results[0].type],
             operands=parts,
-            attributes={"dim": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), odim)},
+            attributes={"dim": _i64(odim)},
         )
+        if tag is not None:
+            cat.attributes[DERIVED_ATTR] = _i64(tag)
     op.results[0].replace_all_uses_with(cat.results[0])
     op.erase()
 

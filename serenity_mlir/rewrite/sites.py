@@ -80,9 +80,23 @@ GROUPED = (
 )
 
 
+# Discardable attributes the rewrite puts on concats while it works (and
+# removes before the module is written): a site's number, so it is known
+# again after other rewrites changed the IR around it, and the number of the
+# site whose kernel-wise rewrite produced a concat (a second-round site).
+SITE_ATTR = "serenity.site"
+DERIVED_ATTR = "serenity.derived_from"
+
+
 @dataclass
 class Site:
-    """One ``tensor.concat`` and what the matcher found behind it."""
+    """One ``tensor.concat`` and what the matcher found behind it.
+
+    Sites whose element-wise descendants meet (SwiftNet's residual add of a
+    cell's concat and the previous cell's) are rewritten together as one
+    *group*: every member concat is cut at the union of their cut points (a
+    common refinement of their splits, ``split``), so the shared ops split
+    piece by piece. ``chain`` and ``terminals`` are then the group's."""
 
     index: int
     concat: ir.Operation
@@ -91,12 +105,20 @@ class Site:
     pieces: list[int]  # channel count of each concat operand
     applicable: bool = False
     reason: str = ""
-    kind: str = "none"  # channel-wise, kernel-wise, mixed
+    kind: str = "none"  # channel-wise, kernel-wise, flatten, mixed
     chain: list[ir.Operation] = field(default_factory=list)
     terminals: list[ir.Operation] = field(default_factory=list)
+    group: list[Site] = field(default_factory=list)  # the members, this one included
+    split: list[int] = field(default_factory=list)  # the group's common split
+    tag: int | None = None  # SITE_ATTR, when the rewrite driver numbered the concats
+    derived_from: int | None = None  # DERIVED_ATTR: produced by rewriting that site
+
+    @property
+    def roots(self) -> list[ir.Operation]:
+        return [m.concat for m in self.group] if self.group else [self.concat]
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "index": self.index,
             "location": self.location,
             "pieces": len(self.pieces),
@@ -107,6 +129,10 @@ class Site:
             "pushed_through": [o.name for o in self.chain] if self.applicable else [],
             "reason": self.reason,
         }
+        if self.applicable and len(self.group) > 1:
+            out["group"] = [m.index for m in self.group]
+            out["split"] = self.split
+        return out
 
 
 class _NotRewritable(Exception):
@@ -164,6 +190,14 @@ def defining_op(v: ir.Value) -> ir.Operation | None:
     return as_op(owner)
 
 
+def concat_dim(op: ir.Operation) -> int:
+    return int(ir.IntegerAttr(op.attributes["dim"]).value)
+
+
+def _int_attr(op: ir.Operation, name: str) -> int | None:
+    return int(ir.IntegerAttr(op.attributes[name]).value) if name in op.attributes else None
+
+
 def find_sites(func: ir.Operation, first_index: int = 0) -> list[Site]:
     """Every ``tensor.concat`` in the function's blocks, with the verdict of
     the matcher (and why a site cannot be rewritten); numbered from
@@ -175,31 +209,91 @@ def find_sites(func: ir.Operation, first_index: int = 0) -> list[Site]:
                 o = as_op(op)
                 if o.name == "tensor.concat":
                     sites.append(_analyse(first_index + len(sites), o))
-    _exclude_overlaps(sites)
+    _group_overlaps(sites)
     return sites
 
 
-def _exclude_overlaps(sites: list[Site]) -> None:
-    """An op between two concats and their convolutions (an add of values
-    derived from both) would be split by the first rewrite and erased under
-    the second: only the first such site stays rewritable."""
-    claimed: list[tuple[ir.Operation, int]] = []
-    for s in sites:
-        if not s.applicable:
+def _shared(site: Site) -> set[ir.Operation]:
+    """The ops a rewrite of ``site`` duplicates or replaces (not the concats
+    it flattens into: those take each site's pieces in turn)."""
+    return {*site.chain, *(t for t in site.terminals if t.name != "tensor.concat")}
+
+
+def _group_overlaps(sites: list[Site]) -> None:
+    """Sites whose rewrites would touch the same op (an add of values derived
+    from both concats) are rewritten together, cut at a common split: the
+    shared op then splits piece by piece, and neither rewrite erases what the
+    other one made."""
+    live = [s for s in sites if s.applicable]
+    parent = {s.index: s.index for s in live}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[ir.Operation, int] = {}
+    for s in live:
+        for op in _shared(s):
+            if op in owner:
+                parent[find(s.index)] = find(owner[op])
+            else:
+                owner[op] = s.index
+    groups: dict[int, list[Site]] = {}
+    for s in live:
+        groups.setdefault(find(s.index), []).append(s)
+    for members in groups.values():
+        if len(members) == 1:
+            members[0].group, members[0].split = members, list(members[0].pieces)
             continue
-        ops = [*s.chain, *s.terminals]
-        other = next((i for op in ops for c, i in claimed if c == op), None)
-        if other is not None:
-            s.applicable, s.kind, s.chain, s.terminals = False, "none", [], []
-            s.reason = f"shares ops with site {other} (rewrite that one)"
-            continue
-        claimed.extend((op, s.index) for op in ops)
+        first = members[0]
+        try:
+            _walk_group(members)
+        except _NotRewritable as e:
+            for m in members:
+                m.applicable, m.kind, m.chain, m.terminals = False, "none", [], []
+                m.reason = f"shares ops with site {first.index if m is not first else members[1].index}, " + str(e)
+
+
+def _walk_group(members: list[Site]) -> None:
+    """Walks the members' concats together and cuts them at a common split."""
+    first = members[0]
+    if any(m.dim != first.dim for m in members):
+        raise _NotRewritable("and they join different dimensions")
+    totals = {sum(m.pieces) for m in members}
+    if len(totals) != 1:
+        raise _NotRewritable(f"and they join different sizes {sorted(totals)}")
+    if any(m.concat.block != first.concat.block for m in members):
+        raise _NotRewritable("in another block")
+    cuts: set[int] = set()
+    for m in members:
+        off = 0
+        for c in m.pieces:
+            cuts.add(off)
+            off += c
+    bounds = sorted(cuts) + [totals.pop()]
+    split = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    group = Site(first.index, first.concat, first.location, first.dim, first.pieces, group=members)
+    _walk(group)
+    kind = _kind(group.terminals)
+    for m in members:
+        m.chain, m.terminals, m.group, m.split, m.kind = group.chain, group.terminals, members, split, kind
+
+
+def _kind(terminals: list[ir.Operation]) -> str:
+    kinds = {
+        "channel-wise" if t.name in CHANNEL_WISE else "flatten" if t.name == "tensor.concat" else "kernel-wise"
+        for t in terminals
+    }
+    return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 def _analyse(index: int, concat: ir.Operation) -> Site:
-    dim = ir.IntegerAttr(concat.attributes["dim"]).value
+    dim = concat_dim(concat)
     shapes = [static_shape(x.type) for x in concat.operands]
     site = Site(index, concat, format_location(concat.location), dim, [s[dim] if s else -1 for s in shapes])
+    site.tag, site.derived_from = _int_attr(concat, SITE_ATTR), _int_attr(concat, DERIVED_ATTR)
     try:
         if static_shape(concat.results[0].type) is None or any(s is None for s in shapes):
             raise _NotRewritable("dynamic shapes")
@@ -208,17 +302,21 @@ def _analyse(index: int, concat: ir.Operation) -> Site:
         site.reason = str(e)
         site.chain, site.terminals = [], []
         return site
-    kinds = {"channel-wise" if t.name in CHANNEL_WISE else "kernel-wise" for t in site.terminals}
-    site.kind = kinds.pop() if len(kinds) == 1 else "mixed"
+    site.kind = _kind(site.terminals)
     site.applicable = True
     return site
 
 
 def _walk(site: Site) -> None:
-    """Follows every use of the concat through split-commuting ops; fills
-    ``site.chain`` and ``site.terminals`` or raises _NotRewritable."""
-    chain_values: set[ir.Value] = {site.concat.results[0]}
-    work = [site.concat.results[0]]
+    """Follows every use of the site's concats through split-commuting ops;
+    fills ``site.chain`` and ``site.terminals`` or raises _NotRewritable.
+
+    A terminal is a convolution or pooling that reads the concat's value,
+    or another concat on the same dimension that takes it as one operand
+    (concat of concats: the pieces become that concat's operands)."""
+    roots = site.roots
+    chain_values: set[ir.Value] = {r.results[0] for r in roots}
+    work = [r.results[0] for r in roots]
     seen: set[ir.Operation] = set()
     while work:
         v = work.pop()
@@ -243,6 +341,10 @@ def _walk(site: Site) -> None:
             elif name == "tensor.extract_slice":
                 _check_slice(site, op)
                 site.chain.append(op)
+            elif name == "tensor.concat" and op not in roots:
+                if concat_dim(op) != site.dim:
+                    raise _NotRewritable(f"the concat's value is joined on another dimension by {where(op)}")
+                site.terminals.append(op)
             else:
                 raise _NotRewritable(f"the concat (or a value computed from it) is also used by {where(op)}")
             seen.add(op)

@@ -73,26 +73,3 @@ func.func @spatial_concat(%a: tensor<1x4x4x8xf32>, %b: tensor<1x4x4x8xf32>) -> t
   %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%c, %w : tensor<1x4x8x8xf32>, tensor<3x4x1x1xf32>) outs(%init : tensor<1x3x8x8xf32>) -> tensor<1x3x8x8xf32>
   return %y : tensor<1x3x8x8xf32>
 }
-
-// Two concats meet in one element-wise op before the convolution: the first is
-// rewritten (the second concat is sliced for it), the second is left alone.
-// SITES-SAME: "index": 4, {{.*}} "applicable": true, {{.*}}"index": 5, {{.*}} "applicable": false, {{.*}} "reason": "shares ops with site 4 (rewrite that one)"
-// CHECK-LABEL: func.func @overlap
-// CHECK-COUNT-1: tensor.concat
-// CHECK-COUNT-2: linalg.conv_2d_nchw_fchw
-func.func @overlap(%a: tensor<1x2x8x8xf32>, %b: tensor<1x2x8x8xf32>) -> tensor<1x3x8x8xf32> {
-  %zero = arith.constant 0.0 : f32
-  %w = arith.constant dense<1.0> : tensor<3x4x1x1xf32>
-  %c1 = tensor.concat dim(1) %a, %b : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> tensor<1x4x8x8xf32>
-  %c2 = tensor.concat dim(1) %b, %a : (tensor<1x2x8x8xf32>, tensor<1x2x8x8xf32>) -> tensor<1x4x8x8xf32>
-  %e = tensor.empty() : tensor<1x4x8x8xf32>
-  %r = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%c1, %c2 : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>) outs(%e : tensor<1x4x8x8xf32>) {
-  ^bb0(%in: f32, %in2: f32, %out: f32):
-    %m = arith.addf %in, %in2 : f32
-    linalg.yield %m : f32
-  } -> tensor<1x4x8x8xf32>
-  %oe = tensor.empty() : tensor<1x3x8x8xf32>
-  %init = linalg.fill ins(%zero : f32) outs(%oe : tensor<1x3x8x8xf32>) -> tensor<1x3x8x8xf32>
-  %y = linalg.conv_2d_nchw_fchw {dilations = dense<1> : vector<2xi64>, strides = dense<1> : vector<2xi64>} ins(%r, %w : tensor<1x4x8x8xf32>, tensor<3x4x1x1xf32>) outs(%init : tensor<1x3x8x8xf32>) -> tensor<1x3x8x8xf32>
-  return %y : tensor<1x3x8x8xf32>
-}
