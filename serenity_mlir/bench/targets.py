@@ -5,7 +5,8 @@ The numbers an edge user deploys by, side by side in one run:
 - microcontrollers (static library, not runnable here): code size of the
   object, and the arena IREE computed for the module (slab + results) with
   the imported order and with the SERENITY order; the reduction is what a
-  Cortex-M user gains;
+  Cortex-M user gains; and the arena with ``--rewrite`` (identity graph
+  rewriting) on top, with the sites it kept;
 - Cortex-A (aarch64, under qemu): the measured peak and the outputs, compared
   with the host build of the same scheduled model (same inputs);
 - host: the measured peak.
@@ -38,10 +39,18 @@ from serenity_mlir.targets import Target, available_targets, get_target
 OUTPUT_RTOL = 1e-5
 
 
-def _build(model: Path, out: Path, target: str, scheduler: str, placement: str = "serenity") -> dict[str, Any]:
+def _build(
+    model: Path, out: Path, target: str, scheduler: str, placement: str = "serenity", rewrite: bool = False
+) -> dict[str, Any]:
     """Builds without running: the runs below save their outputs."""
     options = CompileOptions(
-        target=target, scheduler=scheduler, measure=False, verify_outputs=False, quiet=True, placement=placement
+        target=target,
+        scheduler=scheduler,
+        measure=False,
+        verify_outputs=False,
+        quiet=True,
+        placement=placement,
+        rewrite=rewrite,
     )
     return compile_model(model, out, options)
 
@@ -81,6 +90,12 @@ def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any
         row["slab_live_bytes"] = r.get("slab_live_bytes")
         if p["iree_arena_bytes"] and r["iree_arena_bytes"]:
             row["arena_reduction"] = round(p["iree_arena_bytes"] / r["iree_arena_bytes"], 3)
+        # And what identity graph rewriting adds: the default build with --rewrite.
+        w = _build(model, workdir / f"{target.name}.rewrite.vmfb", target.name, "serenity", rewrite=True)
+        row["arena_bytes_rewrite"] = w["iree_arena_bytes"]
+        row["rewrite_sites_applied"] = w["rewrite_sites_applied"]
+        if w["iree_arena_bytes"] and r["iree_arena_bytes"]:
+            row["rewrite_gain"] = round(r["iree_arena_bytes"] / w["iree_arena_bytes"], 3)
     if host is not None and target.runnable == "qemu-aarch64" and m is not None:
         # Another CPU may sum in another order (vector widths, FMA): compare
         # within the float32 tolerance, and say whether they are bit-identical.
@@ -112,11 +127,12 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| model | target | output | code KiB | arena KiB (imported order) | arena KiB (SERENITY order, IREE layout) "
         "| arena KiB (SERENITY) | arena reduction | RAM KiB | fits SRAM | measured peak KiB | peak vs host "
-        "| outputs vs host (max rel. error) |",
-        "|" + "---|" * 13,
+        "| outputs vs host (max rel. error) | arena KiB (SERENITY + rewrite) | rewrite gain |",
+        "|" + "---|" * 15,
     ]
     for r in rows:
         red = r.get("arena_reduction")
+        gain = r.get("rewrite_gain")
         lines.append(
             f"| {r['model']} | {r['target']} | {r['output_kind']} | {_kib(r['code_size_bytes'])} "
             f"| {_kib(r.get('program_order_arena_bytes'))} | {_kib(r.get('iree_placement_arena_bytes'))} "
@@ -124,7 +140,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {'n/a' if red is None else f'{red:.2f}x'} | {_kib(r['ram_bytes'])} "
             f"| {'n/a' if r['fits_sram'] is None else ('yes' if r['fits_sram'] else 'NO')} "
             f"| {_kib(r['measured_peak_bytes'])} | {r.get('peak_vs_host', 'n/a')} "
-            f"| {_vs_host(r)} |"
+            f"| {_vs_host(r)} | {_kib(r.get('arena_bytes_rewrite'))} "
+            f"| {'n/a' if gain is None else f'{gain:.2f}x'} |"
         )
     return "\n".join(lines)
 

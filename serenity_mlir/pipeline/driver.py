@@ -66,6 +66,9 @@ class CompileOptions:
     # Normwise relative error a rewritten module may show against IREE's
     # default compile (re-associated float32 sums drift with depth).
     rewrite_rtol: float = REWRITE_RTOL
+    # Seconds the rewrite search may spend dropping sites that do not pay
+    # (None: no limit); past it the best set so far is kept.
+    rewrite_time_limit: float | None = 120.0
     # Bytes the scheduler's search may keep stored (None: half the available memory).
     memory_limit: int | None = None
     # Who lays out the transient slab: "serenity" (pipeline/place.py, the
@@ -87,6 +90,10 @@ class CompileOptions:
             raise InputError(f"unknown placement '{self.placement}' (known: serenity, iree)")
         if not (math.isfinite(self.rewrite_rtol) and self.rewrite_rtol > 0):
             raise InputError(f"--rewrite-rtol must be a positive tolerance, got {self.rewrite_rtol:g}")
+        if self.rewrite_time_limit is not None and not (
+            math.isfinite(self.rewrite_time_limit) and self.rewrite_time_limit >= 0
+        ):
+            raise InputError(f"--rewrite-time-limit must be a number of seconds >= 0, got {self.rewrite_time_limit:g}")
         return parse_size(self.memory_budget) if self.memory_budget is not None else None
 
 
@@ -223,6 +230,7 @@ def _compile_model(
             options.extra_flags,
             log=progress.detail,
             placed=placing,
+            time_limit=options.rewrite_time_limit,
         )
         rewrite_fields = {"rewrite": True, **choice.report_fields()}
         if choice.applied:

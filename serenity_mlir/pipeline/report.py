@@ -86,6 +86,9 @@ class Report:
     rewrite_baseline_predicted_peak_bytes: int = ABSENT
     rewrite_decision: str = ABSENT
     rewrite_all_sites_predicted_peak_bytes: int | None = ABSENT
+    rewrite_evaluations: int = ABSENT
+    rewrite_search_complete: bool = ABSENT
+    rewrite_search_seconds: float = ABSENT
     rewrite_sites: list[dict[str, Any]] = ABSENT
     # Static libraries (backend.build.build_for_target)
     sections: dict[str, Any] = ABSENT

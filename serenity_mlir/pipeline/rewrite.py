@@ -4,24 +4,27 @@ A partitioned convolution frees the concat's inputs early, but its
 accumulator lives from the first partial convolution to the last, and IREE's
 fusion decides what the dispatches finally are. Whether a site pays off is
 therefore measured on the real thing: the linalg module (after IREE's
-``input`` phase) is rewritten, lowered to the flow phase, scheduled, and its
-predicted peak (IREE's slab packer simulated on the optimal order, plus
-inputs and outputs) compared with the best so far.
+``input`` phase) is rewritten (to a fixed point: concats a rewrite produces
+are rewritten in turn), lowered to the flow phase, scheduled, and costed the
+way it will be built: its order's live bytes when SERENITY places the slab
+(the default), IREE's packing of the order otherwise; plus inputs and outputs.
 
-Sites are decided together, then one at a time. The peak is a maximum over
-the whole run, so one site alone often cannot lower it: a network of repeated
+Sites are decided together, then in blocks. The peak is a maximum over the
+whole run, so one site alone often cannot lower it: a network of repeated
 cells peaks in every cell alike, and only rewriting all of them helps. So the
 driver schedules the original graph and the graph with every rewritable site
-rewritten, then drops the sites one by one (in program order) from the full
-set, keeping a site out whenever its removal does not raise the predicted
-peak (fewer rewrites for the same peak). A site is applied when it survives
-that; the result is kept only when it beats the original graph strictly
-(ties keep the original). That is at most ``n + 2`` lowerings and schedules for ``n``
-rewritable sites.
+rewritten, then drops blocks of sites from the full set (all of them, then
+halves of a block whose removal raised the predicted peak, down to single
+sites: :mod:`serenity_mlir.rewrite.choice`), keeping a block out whenever
+its removal does not raise the predicted peak (fewer rewrites for the same
+peak). The result is kept only when it beats the original graph strictly
+(ties keep the original). Sites that share ops (a common split) are one unit.
+``--rewrite-time-limit`` bounds the dropping; the best set so far is kept.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +68,9 @@ class RewriteChoice:
     baseline: Variant
     sites: list[dict[str, Any]] = field(default_factory=list)
     all_sites: Variant | None = None  # every rewritable site rewritten (None: there is none)
+    evaluations: int = 0  # rewritten graphs lowered and scheduled
+    complete: bool = True  # False: the time limit cut the search short
+    seconds: float = 0.0
 
     @property
     def applied(self) -> tuple[int, ...]:
@@ -77,7 +83,10 @@ class RewriteChoice:
             "rewrite_sites_applied": len(self.best.sites),
             "rewrite_predicted_peak_bytes": self.best.predicted_peak_bytes,
             "rewrite_baseline_predicted_peak_bytes": self.baseline.predicted_peak_bytes,
-            "rewrite_decision": "all rewritable sites, then each site dropped unless that raises the peak",
+            "rewrite_decision": "all rewritable sites, then blocks of sites dropped (halved when that raises the peak)",
+            "rewrite_evaluations": self.evaluations,
+            "rewrite_search_complete": self.complete,
+            "rewrite_search_seconds": round(self.seconds, 3),
             "rewrite_all_sites_predicted_peak_bytes": self.all_sites.predicted_peak_bytes if self.all_sites else None,
             "rewrite_sites": self.sites,
         }
@@ -119,11 +128,14 @@ def rewrite_then_schedule(
     extra_flags: list[str] | None = None,
     log: Callable[[str], None] | None = None,
     placed: bool = True,
+    time_limit: float | None = None,
 ) -> RewriteChoice:
     """Decides the sites against ``baseline`` (the original graph, already
     lowered and scheduled by the pipeline); see the module doc. ``log`` gets
     a line per graph evaluated (this takes a lowering and a schedule each,
-    minutes on a large network)."""
+    minutes on a large network). ``time_limit``: seconds after which no
+    more sites are dropped (the best set so far is kept)."""
+    start = time.monotonic()
     linalg = lower_to_linalg(input_file, work.linalg, target, extra_flags)
     sites = [s.describe() for s in find_module_sites(mlir_io.load_module(linalg, mlir_io.new_context()))]
 
@@ -137,10 +149,21 @@ def rewrite_then_schedule(
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")
         return variant
 
-    applicable = tuple(s["index"] for s in sites if s["applicable"])
-    baseline, full, best, without = choose_sites(applicable, evaluate, lambda v: v.predicted_peak_bytes)
+    # A group of sites (a shared split) is one unit, named by its first member.
+    applicable = tuple(s["index"] for s in sites if s["applicable"] and s.get("group", [s["index"]])[0] == s["index"])
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    choice = choose_sites(applicable, evaluate, lambda v: v.predicted_peak_bytes, deadline)
     for s in sites:
-        if s["index"] in without:
-            s["predicted_peak_bytes_without"] = without[s["index"]]
-        s["accepted"] = s["index"] in best.sites
-    return RewriteChoice(best=best, baseline=baseline, sites=sites, all_sites=full)
+        unit = s.get("group", [s["index"]])[0]
+        if unit in choice.without:
+            s["predicted_peak_bytes_without"] = choice.without[unit]
+        s["accepted"] = unit in choice.best.sites
+    return RewriteChoice(
+        best=choice.best,
+        baseline=choice.baseline,
+        sites=sites,
+        all_sites=choice.full,
+        evaluations=choice.evaluations,
+        complete=choice.complete,
+        seconds=time.monotonic() - start,
+    )

@@ -276,12 +276,12 @@ def _walk_group(members: list[Site]) -> None:
     split = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
     group = Site(first.index, first.concat, first.location, first.dim, first.pieces, group=members)
     _walk(group)
-    kind = _kind(group.terminals)
+    kind = site_kind(group.terminals)
     for m in members:
         m.chain, m.terminals, m.group, m.split, m.kind = group.chain, group.terminals, members, split, kind
 
 
-def _kind(terminals: list[ir.Operation]) -> str:
+def site_kind(terminals: list[ir.Operation]) -> str:
     kinds = {
         "channel-wise" if t.name in CHANNEL_WISE else "flatten" if t.name == "tensor.concat" else "kernel-wise"
         for t in terminals
@@ -302,7 +302,7 @@ def _analyse(index: int, concat: ir.Operation) -> Site:
         site.reason = str(e)
         site.chain, site.terminals = [], []
         return site
-    site.kind = _kind(site.terminals)
+    site.kind = site_kind(site.terminals)
     site.applicable = True
     return site
 

@@ -74,6 +74,13 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         f"(default {REWRITE_RTOL:g})",
     )
     p.add_argument(
+        "--rewrite-time-limit",
+        type=float,
+        default=120.0,
+        help="seconds the rewrite search may spend dropping sites that do not lower the peak; past it the best "
+        "set found so far is kept (default 120)",
+    )
+    p.add_argument(
         "--plot",
         type=Path,
         metavar="OUT.png",
@@ -129,6 +136,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         memory_budget=a.memory_budget,
         rewrite=a.rewrite,
         rewrite_rtol=a.rewrite_rtol,
+        rewrite_time_limit=a.rewrite_time_limit,
         placement=a.placement,
         memory_limit=a.memory_limit,
     )
