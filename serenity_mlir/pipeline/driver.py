@@ -68,7 +68,7 @@ class CompileOptions:
     rewrite_rtol: float = REWRITE_RTOL
     # Seconds the rewrite search may spend dropping sites that do not pay
     # (None: no limit); past it the best set so far is kept.
-    rewrite_time_limit: float | None = 120.0
+    rewrite_time_limit: float | None = 60.0
     # Bytes the scheduler's search may keep stored (None: half the available memory).
     memory_limit: int | None = None
     # Who lays out the transient slab: "serenity" (pipeline/place.py, the

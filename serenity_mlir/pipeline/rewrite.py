@@ -140,6 +140,7 @@ def rewrite_then_schedule(
     sites = [s.describe() for s in find_module_sites(mlir_io.load_module(linalg, mlir_io.new_context()))]
 
     def evaluate(chosen: tuple[int, ...]) -> Variant:
+        chosen = tuple(sorted(chosen))
         if not chosen:
             variant = baseline
         else:
@@ -150,7 +151,11 @@ def rewrite_then_schedule(
         return variant
 
     # A group of sites (a shared split) is one unit, named by its first member.
-    applicable = tuple(s["index"] for s in sites if s["applicable"] and s.get("group", [s["index"]])[0] == s["index"])
+    # Smallest concats first: a rewrite saves at most its concat's bytes, so
+    # the small ones are the likeliest to be idle and go in the first blocks.
+    units = [s for s in sites if s["applicable"] and s.get("group", [s["index"]])[0] == s["index"]]
+    units.sort(key=lambda s: (s["elements"], s["index"]))
+    applicable = tuple(s["index"] for s in units)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     choice = choose_sites(applicable, evaluate, lambda v: v.predicted_peak_bytes, deadline)
     for s in sites:

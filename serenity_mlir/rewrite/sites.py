@@ -123,6 +123,7 @@ class Site:
             "location": self.location,
             "pieces": len(self.pieces),
             "channels": self.pieces,
+            "elements": _elements(self.concat),
             "applicable": self.applicable,
             "kind": self.kind,
             "convolutions": [t.name for t in self.terminals] if self.applicable else [],
@@ -188,6 +189,14 @@ def defining_op(v: ir.Value) -> ir.Operation | None:
     if isinstance(owner, ir.Block):
         return None
     return as_op(owner)
+
+
+def _elements(op: ir.Operation) -> int:
+    shape = static_shape(op.results[0].type)
+    n = 1
+    for x in shape or []:
+        n *= x
+    return n if shape is not None else -1
 
 
 def concat_dim(op: ir.Operation) -> int:

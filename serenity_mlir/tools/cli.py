@@ -76,9 +76,9 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument(
         "--rewrite-time-limit",
         type=float,
-        default=120.0,
+        default=60.0,
         help="seconds the rewrite search may spend dropping sites that do not lower the peak; past it the best "
-        "set found so far is kept (default 120)",
+        "set found so far is kept (default 60)",
     )
     p.add_argument(
         "--plot",
