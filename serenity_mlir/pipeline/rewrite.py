@@ -137,7 +137,10 @@ def rewrite_then_schedule(
     more sites are dropped (the best set so far is kept)."""
     start = time.monotonic()
     linalg = lower_to_linalg(input_file, work.linalg, target, extra_flags)
-    sites = [s.describe() for s in find_module_sites(mlir_io.load_module(linalg, mlir_io.new_context()))]
+    # The module must outlive the sites: their op handles point into it.
+    module = mlir_io.load_module(linalg, mlir_io.new_context())
+    sites = [s.describe() for s in find_module_sites(module)]
+    del module
 
     def evaluate(chosen: tuple[int, ...]) -> Variant:
         chosen = tuple(sorted(chosen))
