@@ -35,7 +35,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,46 @@ def compile_flow(flow_file: Path, out: Path, target: Target, extra_flags: list[s
 def compile_input(input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> float:
     """IREE's own full compile of an input-level module (the baselines)."""
     return _compile(Path(input_file), "input", Path(out), target, extra_flags, "compiling with IREE").seconds
+
+
+class BackgroundCompile:
+    """:func:`compile_input` on the other core while this process goes on.
+
+    The compile job checks its module against IREE's default build of the
+    same model; that build needs only the lowered input, so it can run while
+    the pass schedules, rewrites and places (Python, one core): iree-compile
+    is a process of its own. :meth:`result` waits for it and raises its
+    error; :meth:`cancel` kills it (an interrupt, a failed compile job), so
+    no child outlives the job and its work folder."""
+
+    def __init__(self, input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> None:
+        self._procs: list[subprocess.Popen[str]] = []
+        self._seconds = 0.0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(Path(input_file), Path(out), target, extra_flags), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, src: Path, out: Path, target: Target, extra_flags: list[str] | None) -> None:
+        try:
+            what = "compiling with IREE"
+            self._seconds = _compile(src, "input", out, target, extra_flags, what, self._procs.append).seconds
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread by result()
+            self._error = e
+
+    def result(self) -> float:
+        """Seconds the compile took; raises what it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._seconds
+
+    def cancel(self) -> None:
+        for p in self._procs:
+            if p.poll() is None:
+                p.kill()
+        self._thread.join(timeout=30)
 
 
 def compile_flow_artifacts(
@@ -183,7 +225,15 @@ def compile_stream_artifacts(
     )  # fmt: skip
 
 
-def _compile(src: Path, phase: str, out: Path, target: Target, extra: list[str] | None, what: str) -> CompileResult:
+def _compile(
+    src: Path,
+    phase: str,
+    out: Path,
+    target: Target,
+    extra: list[str] | None,
+    what: str,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> CompileResult:
     if not src.is_file():
         raise InputError(f"{src}: no such file")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +274,7 @@ def _compile(src: Path, phase: str, out: Path, target: Target, extra: list[str] 
                 "--iree-scheduling-dump-statistics-file=stats.json",
             ]
         args = [*head, *flags, "-o", main]
-        proc = _run_compile(args, tmpdir, stdin, src_copy, src, what)
+        proc = _run_compile(args, tmpdir, stdin, src_copy, src, what, started)
         warnings = _target_warnings(proc.stderr, target)
         for role, r in rel.items():
             if not (tmpdir / r).is_file():
@@ -277,10 +327,32 @@ def _absolute_paths(flags: list[str]) -> list[str]:
 
 
 def _run_compile(
-    args: list[str], cwd: Path, stdin: str | None, src_copy: Path, src: Path, what: str
+    args: list[str],
+    cwd: Path,
+    stdin: str | None,
+    src_copy: Path,
+    src: Path,
+    what: str,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """iree-compile, killed if this thread is interrupted (like
+    ``subprocess.run``); ``started`` gets the process (to kill it from
+    another thread)."""
     tool = tool_path("iree-compile")
-    proc = subprocess.run([tool, *args], cwd=cwd, input=stdin, capture_output=True, text=True)
+    cmd = [tool, *args]
+    with subprocess.Popen(
+        cmd, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as p:  # fmt: skip
+        if started is not None:
+            started(p)
+        try:
+            out, err = p.communicate(stdin)
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+    proc = subprocess.CompletedProcess(cmd, p.returncode, out, err)
     if proc.returncode != 0:
         # The scratch directory goes: keep the exact input for the reproducer.
         if stdin is not None:

@@ -25,16 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.backend.build import build_for_target, build_report
-from serenity_mlir.backend.compile import artifact_paths, compile_input
+from serenity_mlir.backend.compile import BackgroundCompile, artifact_paths
 from serenity_mlir.backend.stream import PlacedBuild
-from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputError, SerenityError
+from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputError, InternalError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import peak_position, slices_for_order
 from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline import measure as run_stage
-from serenity_mlir.pipeline.importer import import_model, model_files
-from serenity_mlir.pipeline.lower import lower
+from serenity_mlir.pipeline.importer import Imported, import_model, model_files
+from serenity_mlir.pipeline.lower import Lowered, lower
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.place import place_and_compile
 from serenity_mlir.pipeline.report import Report
@@ -209,6 +209,32 @@ def _compile_model(
         mlir_io.load_module(model, mlir_io.new_context())
     progress(f"lowering to the dispatch level for {target.name}")
     lowered = lower(imported, work, target, options.extra_flags)
+    reference = None
+    if options.measure and options.verify_outputs and run_stage.runner(target) is not None:
+        # IREE's default build of the model, to check the outputs against,
+        # needs only the lowered input: it compiles on the other core while
+        # this process schedules and places.
+        progress("compiling the same model without the pass (IREE default) in the background, to compare outputs")
+        reference = BackgroundCompile(lowered.input_file, work.reference, target, options.extra_flags)
+    try:
+        return _schedule_and_build(model, out, target, options, budget, progress, work, imported, lowered, reference)
+    finally:
+        if reference is not None:
+            reference.cancel()  # nothing left to kill when it has finished
+
+
+def _schedule_and_build(
+    model: Path,
+    out: Path,
+    target: Target,
+    options: CompileOptions,
+    budget: int | None,
+    progress: Progress,
+    work: WorkFolder,
+    imported: Imported,
+    lowered: Lowered,
+    reference: BackgroundCompile | None,
+) -> Report:
     progress(f"scheduling with '{options.scheduler}'")
     sched_file = work.scheduled_flow
     placing = options.placement == "serenity"
@@ -339,7 +365,7 @@ def _compile_model(
         report.measured_peak_bytes = None
         report.notes.append(f"target {target.name} cannot run here: not measured")
     if run is not None:
-        _measure(report, run, built, model, lowered.input_file, target, options, progress, work, sched, rewritten)
+        _measure(report, run, built, model, reference, target, options, progress, work, sched, rewritten)
     _publish(built, final)
     return report
 
@@ -349,7 +375,7 @@ def _measure(
     run: run_stage.Runner,
     built: dict[str, Path],
     model: Path,
-    input_file: Path,
+    reference: BackgroundCompile | None,
     target: Target,
     options: CompileOptions,
     progress: Progress,
@@ -368,8 +394,9 @@ def _measure(
     report.set(**run_stage.measured_fields(m, report.predicted_peak_bytes))
     if not options.verify_outputs:
         return
-    progress("compiling the same model without the pass (IREE default) to compare outputs")
-    compile_input(input_file, work.reference, target, options.extra_flags)
+    if reference is None:
+        raise InternalError("outputs to verify but IREE's default build was not started")
+    reference.result()
     progress("running the reference")
     ref_outputs = work.reference_outputs if by_tolerance else None
     c = run_stage.compare(run, m, work.reference, sched.function, options.seed, outputs, ref_outputs)
