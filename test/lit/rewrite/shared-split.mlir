@@ -7,8 +7,8 @@
 // more than one piece is sliced, the add is done piece by piece, and three
 // partial convolutions replace the one.
 
-// SITES: "index": 0, {{[^{]*}} "channels": [2, 2], "applicable": true, {{[^{]*}} "group": [0, 1], "split": [1, 1, 2]}
-// SITES-SAME: "index": 1, {{[^{]*}} "channels": [1, 3], "applicable": true, {{[^{]*}} "group": [0, 1], "split": [1, 1, 2]}
+// SITES: "index": 0, {{[^{]*}} "channels": [2, 2], {{[^{]*}} "applicable": true, {{[^{]*}} "group": [0, 1], "split": [1, 1, 2]}
+// SITES-SAME: "index": 1, {{[^{]*}} "channels": [1, 3], {{[^{]*}} "applicable": true, {{[^{]*}} "group": [0, 1], "split": [1, 1, 2]}
 // SITES-SAME: "applied": [0, 1]
 
 // CHECK-LABEL: func.func @shared_split
