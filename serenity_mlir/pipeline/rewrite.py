@@ -51,6 +51,8 @@ class Variant:
     flow_file: Path  # the scheduled flow-level file
     outcome: ScheduleOutcome  # keeps the scheduled module alive for its op handles
     predicted_peak_bytes: int
+    # site -> concats its kernel-wise rewrite produced and the pass rewrote in turn
+    second_round: dict[int, int] = field(default_factory=dict)
 
     @staticmethod
     def of(sites: tuple[int, ...], flow_file: Path, outcome: ScheduleOutcome, placed: bool) -> Variant:
@@ -120,7 +122,7 @@ def evaluate_variant(
     searches the original's."""
     tag = "rw" + "_".join(map(str, chosen))
     module = mlir_io.load_module(linalg, mlir_io.new_context())
-    SerenityRewrite(sites=chosen).apply(module)
+    rewritten = SerenityRewrite(sites=chosen).apply(module)
     src = work.variant(tag, "linalg")
     atomic_write(src, mlir_io.module_to_text(module, debuginfo=True))
     flow = lower_linalg_to_flow(
@@ -129,7 +131,11 @@ def evaluate_variant(
     )  # fmt: skip
     sched_file = work.variant(tag, "scheduled.flow")
     outcome = schedule_flow_file(flow, sched_file, settings, pack_search=not placed)
-    return Variant.of(chosen, sched_file, outcome, placed)
+    variant = Variant.of(chosen, sched_file, outcome, placed)
+    variant.second_round = {
+        d["index"]: d["second_round_rewrites"] for d in rewritten.sites if "second_round_rewrites" in d
+    }
+    return variant
 
 
 def rewrite_then_schedule(
@@ -179,6 +185,8 @@ def rewrite_then_schedule(
         if unit in choice.without:
             s["predicted_peak_bytes_without"] = choice.without[unit]
         s["accepted"] = unit in choice.best.sites
+        if s["index"] in choice.best.second_round:
+            s["second_round_rewrites"] = choice.best.second_round[s["index"]]
     return RewriteChoice(
         best=choice.best,
         baseline=choice.baseline,
