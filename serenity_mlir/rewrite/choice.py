@@ -57,27 +57,35 @@ def choose_sites(
     choice = Choice(baseline, full, full, evaluations=1)
     current_sites = applicable
     blocks = [applicable]
+    # A failed block's second half, after its first half was dropped whole,
+    # drops exactly what the failed block did: that peak is known.
+    known: dict[tuple[int, ...], tuple[tuple[int, ...], int]] = {}
     last = 0.0  # how long the last evaluation took: the next one will take about as long
     while blocks:
-        if deadline is not None and clock() + last > deadline:
+        block = blocks.pop(0)
+        first, union_peak = known.pop(block, ((), 0))
+        rest = tuple(j for j in current_sites if j not in block)
+        if first and not set(first) & set(current_sites):
+            trial, trial_peak = None, union_peak
+        elif deadline is not None and clock() + last > deadline:
             choice.complete = False
             break
-        block = blocks.pop(0)
-        rest = tuple(j for j in current_sites if j not in block)
-        if rest:
+        elif rest:
             t0 = clock()
             trial = evaluate(rest)
             last = clock() - t0
             choice.evaluations += 1
+            trial_peak = peak(trial)
         else:
-            trial = baseline
+            trial, trial_peak = baseline, peak(baseline)
         if len(block) == 1:
-            choice.without[block[0]] = peak(trial)
-        if peak(trial) <= peak(choice.best):
+            choice.without[block[0]] = trial_peak
+        if trial is not None and trial_peak <= peak(choice.best):
             choice.best, current_sites = trial, rest
         elif len(block) > 1:
             half = len(block) // 2
             blocks[0:0] = [block[:half], block[half:]]
+            known[block[half:]] = (block[:half], trial_peak)
     if peak(choice.best) >= peak(baseline):
         choice.best = baseline
     return choice

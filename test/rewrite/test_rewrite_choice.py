@@ -81,3 +81,14 @@ def test_no_site_is_one_evaluation() -> None:
     evaluate, calls = _driver(lambda s: 70)
     c = choose_sites((), evaluate, _peak)
     assert c.full is None and c.best is c.baseline and c.without == {} and calls == [()]
+
+
+def test_a_half_after_its_dropped_sibling_is_not_evaluated() -> None:
+    """Dropping {0,1,2,3} raised the peak, dropping {0,1} did not: dropping
+    {2,3} next is the same graph as the first, known to raise it, so it is
+    split without an evaluation (likewise {3} after {2})."""
+    evaluate, calls = _driver(lambda s: 50 if 3 in s else 80)
+    c = choose_sites((0, 1, 2, 3), evaluate, _peak)
+    assert c.best == ((3,), 50)
+    assert c.without[3] == 80
+    assert calls == [(), (0, 1, 2, 3), (2, 3), (3,)] and c.evaluations == 3
