@@ -33,8 +33,8 @@ from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import peak_position, slices_for_order
 from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline import measure as run_stage
-from serenity_mlir.pipeline.importer import Imported, import_model, model_files
-from serenity_mlir.pipeline.lower import Lowered, lower
+from serenity_mlir.pipeline.importer import import_model, model_files
+from serenity_mlir.pipeline.lower import lower
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.place import place_and_compile
 from serenity_mlir.pipeline.report import Report
@@ -144,8 +144,9 @@ def compile_model(
     progress = Progress(steps, options.quiet)
     work = WorkFolder.create()
     keep = False
+    background: list[BackgroundCompile] = []  # compiles still writing into the work folder
     try:
-        report = _compile_model(model, out, target, options, budget, progress, work)
+        report = _compile_model(model, out, target, options, budget, progress, work, background)
         data = report.to_dict()
         if report_file is not None:
             atomic_write(report_file, json.dumps(data, indent=2) + "\n")
@@ -170,6 +171,8 @@ def compile_model(
         e.args = (message,)
         raise
     finally:
+        for job in background:
+            job.cancel()  # nothing to kill when it has finished
         try:
             if options.keep_temps is not None:
                 work.copy_to(options.keep_temps)
@@ -201,6 +204,7 @@ def _compile_model(
     budget: int | None,
     progress: Progress,
     work: WorkFolder,
+    background: list[BackgroundCompile],
 ) -> Report:
     progress(f"importing {model.name}")
     imported = import_model(model, quiet=options.quiet)
@@ -213,28 +217,11 @@ def _compile_model(
     if options.measure and options.verify_outputs and run_stage.runner(target) is not None:
         # IREE's default build of the model, to check the outputs against,
         # needs only the lowered input: it compiles on the other core while
-        # this process schedules and places.
+        # this process schedules and places (the caller cancels it when the
+        # job ends early).
         progress("compiling the same model without the pass (IREE default) in the background, to compare outputs")
         reference = BackgroundCompile(lowered.input_file, work.reference, target, options.extra_flags)
-    try:
-        return _schedule_and_build(model, out, target, options, budget, progress, work, imported, lowered, reference)
-    finally:
-        if reference is not None:
-            reference.cancel()  # nothing left to kill when it has finished
-
-
-def _schedule_and_build(
-    model: Path,
-    out: Path,
-    target: Target,
-    options: CompileOptions,
-    budget: int | None,
-    progress: Progress,
-    work: WorkFolder,
-    imported: Imported,
-    lowered: Lowered,
-    reference: BackgroundCompile | None,
-) -> Report:
+        background.append(reference)
     progress(f"scheduling with '{options.scheduler}'")
     sched_file = work.scheduled_flow
     placing = options.placement == "serenity"
@@ -245,8 +232,8 @@ def _schedule_and_build(
     rewrite_fields: dict[str, Any] = {}
     if options.rewrite:
         progress("rewriting concat -> convolution sites and scheduling again")
-        # Every graph is costed as it will be built: by its order's live
-        # bytes when SERENITY places the slab, by IREE's packing otherwise.
+        # Every graph is costed as it will be built: by the placement's cheap
+        # part when SERENITY places the slab, by IREE's packing otherwise.
         choice = rewrite_then_schedule(
             lowered.input_file,
             Variant.of((), sched_file, sched, placing),
