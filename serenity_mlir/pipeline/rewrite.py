@@ -175,16 +175,18 @@ def rewrite_then_schedule(
     # A group of sites (a shared split) is one unit, named by its first member.
     # Smallest concats first: a rewrite saves at most its concat's bytes, so
     # the small ones are the likeliest to be idle and go in the first blocks.
-    units = [s for s in sites if s["applicable"] and s.get("group", [s["index"]])[0] == s["index"]]
+    def unit(s: dict[str, Any]) -> int:
+        return int(s.get("group", [s["index"]])[0])
+
+    units = [s for s in sites if s["applicable"] and unit(s) == s["index"]]
     units.sort(key=lambda s: (s["elements"], s["index"]))
     applicable = tuple(s["index"] for s in units)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     choice = choose_sites(applicable, evaluate, lambda v: v.predicted_peak_bytes, deadline)
     for s in sites:
-        unit = s.get("group", [s["index"]])[0]
-        if unit in choice.without:
-            s["predicted_peak_bytes_without"] = choice.without[unit]
-        s["accepted"] = unit in choice.best.sites
+        if unit(s) in choice.without:
+            s["predicted_peak_bytes_without"] = choice.without[unit(s)]
+        s["accepted"] = unit(s) in choice.best.sites
         if s["index"] in choice.best.second_round:
             s["second_round_rewrites"] = choice.best.second_round[s["index"]]
     return RewriteChoice(

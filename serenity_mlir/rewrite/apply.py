@@ -11,7 +11,7 @@ between are duplicated per piece; the dead originals are swept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from iree.compiler import ir
@@ -32,23 +32,6 @@ from serenity_mlir.rewrite.sites import (
     where,
     with_dim,
 )
-
-
-def apply_sites(sites: Iterable[Site]) -> int:
-    """Rewrites the given (applicable) sites, once each (a group once for
-    all its members); returns how many groups. No second round: see
-    :func:`rewrite_to_fixed_point`."""
-    count = 0
-    done: set[int] = set()
-    for s in sites:
-        if not s.applicable:
-            raise InternalError(f"site {s.index} at {s.location} is not rewritable: {s.reason}")
-        if s.index in done:
-            continue
-        done.update(m.index for m in s.group)
-        _rewrite(s)
-        count += 1
-    return count
 
 
 @dataclass
@@ -172,9 +155,8 @@ def _flatten_into(outer: ir.Operation, n: int, piece: dict[tuple[ir.Value, int],
             operands.extend(piece[(x, i)] for i in range(n))
         else:
             operands.append(x)
-    attrs = {name: outer.attributes[name] for name in outer.attributes}
     with outer.context, outer.location, ir.InsertionPoint(outer):
-        new = ir.Operation.create("tensor.concat", results=[outer.results[0].type], operands=operands, attributes=attrs)
+        new = _recreate(outer, operands, [outer.results[0].type])
     outer.results[0].replace_all_uses_with(new.results[0])
     outer.erase()
 
