@@ -1,0 +1,661 @@
+"""Patch-based inference on linalg-on-tensors: the first stage of a network
+run patch by patch, so no full-size feature map of the stage is ever live.
+
+The *stage* starts at a function input and runs through spatial ops:
+convolutions (``linalg.conv_2d_*``), depthwise convolutions, pooling,
+``tensor.pad`` of the spatial dims and element-wise ``linalg.generic`` ops
+(bias, batch norm as scale and shift, ReLU, a residual add). It is cut at a
+*split op*, one of its layers (a convolution or a pooling; the cut goes after
+the element-wise ops that follow it alone). For an R x C grid over the cut
+value's spatial extent each patch
+
+- needs a window of every value before it: the receptive field, computed
+  backwards through the stage (a layer with stride s, dilation d and kernel k
+  maps output rows ``[a, b)`` to input rows ``[a*s, (b-1)*s + (k-1)*d + 1)``;
+  a pad maps its window into its input and keeps only the padding that the
+  window covers), so neighbouring patches overlap by the halo, recomputed;
+- slices the function input (``tensor.extract_slice``);
+- re-runs the stage's ops on its windows, each with the same weights (one
+  constant per layer, shared by all patches) and a ``tensor.pad`` only where
+  the window crosses the image border (static low/high, the original padding
+  value: zero for a convolution, -inf for a max pooling);
+- is written into the cut value's full tensor with ``tensor.insert_slice``
+  (into a ``tensor.empty``), which IREE turns into in-place updates.
+
+Patches are as equal as the extent allows (the first ``H mod R`` rows of
+patches one row taller). Static shapes only; a stage or cut that cannot be
+patched is left alone, with the reason. This module is pure IR analysis and
+rewriting; ``passes/patch.py`` is the pass, ``pipeline/patches.py`` chooses
+the split and the grid for a compile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from iree.compiler import ir
+
+from serenity_mlir.rewrite.sites import (
+    affine_dims,
+    as_op,
+    defining_op,
+    generic_maps,
+    static_shape,
+    where,
+)
+
+# Layers: op -> (spatial dims of the input and the output, spatial dims of
+# the filter / window operand, kind).
+LAYERS: dict[str, tuple[tuple[int, int], tuple[int, int], str]] = {
+    "linalg.conv_2d_nchw_fchw": ((2, 3), (2, 3), "conv"),
+    "linalg.conv_2d_nhwc_hwcf": ((1, 2), (0, 1), "conv"),
+    "linalg.conv_2d_nhwc_fhwc": ((1, 2), (1, 2), "conv"),
+    "linalg.depthwise_conv_2d_nchw_chw": ((2, 3), (1, 2), "depthwise"),
+    "linalg.depthwise_conv_2d_nhwc_hwc": ((1, 2), (0, 1), "depthwise"),
+}
+for _layout, _sp in (("nchw", (2, 3)), ("nhwc", (1, 2))):
+    for _kind in ("sum", "max", "min"):
+        LAYERS[f"linalg.pooling_{_layout}_{_kind}"] = (_sp, (0, 1), "pooling")
+
+# What an init (``outs``) of a patched op may be made of: values uniform over
+# space, rebuilt at the patch's size.
+_INIT_OPS = ("tensor.empty", "linalg.fill", "linalg.broadcast", "arith.constant")
+
+Region = tuple[int, int, int, int]  # rows [h0, h1), columns [w0, w1)
+
+
+class NotPatchable(Exception):
+    """The stage, split or grid cannot be patched; the message says why."""
+
+
+@dataclass
+class Node:
+    """One op of the stage."""
+
+    op: ir.Operation
+    kind: str  # conv, depthwise, pooling, pad, elementwise
+    stage_operands: list[int]  # operand numbers that read stage values
+
+    @property
+    def result(self) -> ir.Value:
+        return self.op.results[0]
+
+
+@dataclass
+class Stage:
+    """The spatial stage at one function input, and the layers it may be cut at."""
+
+    input: ir.Value
+    spatial: tuple[int, int]  # the spatial dims of the stage's tensors
+    nodes: list[Node]
+    layers: list[Node]  # the convolutions and poolings, in block order
+    end_reason: str = ""  # what stopped the stage
+
+    def node_of(self, v: ir.Value) -> Node | None:
+        for n in self.nodes:
+            if n.result == v:
+                return n
+        return None
+
+
+@dataclass
+class Plan:
+    """The patching of a stage at one split and grid."""
+
+    stage: Stage
+    split: int  # index in ``stage.layers``
+    grid: tuple[int, int]
+    cut: Node  # the node whose result is assembled from the patches
+    nodes: list[Node]  # the ops patched (the cut's ancestors in the stage), block order
+    # per patch: the region each value must have (value -> region)
+    regions: list[dict[ir.Value, Region]] = field(default_factory=list)
+    patch_regions: list[Region] = field(default_factory=list)  # each patch's region of the cut value
+    macs: int = 0  # MACs of the patched ops, computed once
+    patched_macs: int = 0  # MACs of the patched ops over all patches (halos recomputed)
+
+    @property
+    def mac_overhead(self) -> float:
+        return self.patched_macs / self.macs - 1.0 if self.macs else 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "grid": f"{self.grid[0]}x{self.grid[1]}",
+            "split": self.split,
+            "split_op": where(self.stage.layers[self.split].op),
+            "cut_shape": static_shape(self.cut.result.type),
+            "stage_ops": [n.op.name for n in self.nodes],
+            "macs": self.macs,
+            "patched_macs": self.patched_macs,
+            "patch_mac_overhead": round(self.mac_overhead, 6),
+        }
+
+
+# --------------------------------------------------------------------------
+# Finding the stage
+
+
+def function_inputs(func: ir.Operation) -> list[ir.Value]:
+    """The 4-D tensor inputs of a function body: ``hal.tensor.import``
+    results (after IREE's input phase) or tensor block arguments."""
+    block = func.regions[0].blocks[0]
+    out: list[ir.Value] = [a for a in block.arguments if _rank(a.type) == 4]
+    for o in block.operations:
+        op = as_op(o)
+        if op.name == "hal.tensor.import" and _rank(op.results[0].type) == 4:
+            out.append(op.results[0])
+    return out
+
+
+def _rank(t: ir.Type) -> int | None:
+    s = static_shape(t)
+    return len(s) if s is not None else None
+
+
+def find_stage(func: ir.Operation) -> Stage:
+    """The stage at the function's first 4-D input that has a layer."""
+    inputs = function_inputs(func)
+    if not inputs:
+        raise NotPatchable("the function has no static 4-D tensor input")
+    reasons = []
+    for x in inputs:
+        stage = _stage_at(func, x)
+        if stage.layers:
+            return stage
+        reasons.append(stage.end_reason or "no convolution or pooling reads it")
+    raise NotPatchable(f"no spatial stage at the input: {reasons[0]}")
+
+
+def _stage_at(func: ir.Operation, x: ir.Value) -> Stage:
+    inside: set[ir.Value] = {x}
+    nodes: list[Node] = []
+    spatial: tuple[int, int] | None = None
+    end = ""
+    for o in func.regions[0].blocks[0].operations:
+        op = as_op(o)
+        reads = [k for k, v in enumerate(op.operands) if v in inside]
+        if not reads:
+            continue
+        try:
+            kind, sp = _classify(op, reads, inside, spatial)
+        except NotPatchable as e:
+            end = end or str(e)
+            continue
+        if sp is not None:
+            spatial = sp
+        nodes.append(Node(op, kind, reads))
+        inside.add(op.results[0])
+    if spatial is None:
+        spatial = (2, 3)
+    layers = [n for n in nodes if n.kind in ("conv", "depthwise", "pooling")]
+    return Stage(x, spatial, nodes, layers, end)
+
+
+def _classify(
+    op: ir.Operation, reads: list[int], inside: set[ir.Value], spatial: tuple[int, int] | None
+) -> tuple[str, tuple[int, int] | None]:
+    """The node kind of ``op`` (and the spatial dims it fixes), or NotPatchable."""
+    if len(op.results) != 1 or _rank(op.results[0].type) != 4:
+        raise NotPatchable(f"{where(op)} does not give one static 4-D tensor")
+    if op.name in LAYERS:
+        sp, _, kind = LAYERS[op.name]
+        if spatial is not None and sp != spatial:
+            raise NotPatchable(f"{where(op)} mixes layouts in the stage")
+        if reads != [0]:
+            raise NotPatchable(f"{where(op)} reads the stage through its weights or init")
+        if kind != "pooling" and defining_op(op.operands[1]) is None:
+            raise NotPatchable(f"{where(op)} has weights that are a function argument")
+        _check_init(op.operands[2], sp)
+        return kind, sp
+    if op.name == "tensor.pad":
+        if len(op.operands) != 1:
+            raise NotPatchable(f"{where(op)} has dynamic padding")
+        body = [as_op(b) for b in op.regions[0].blocks[0].operations]
+        if len(body) != 1:
+            raise NotPatchable(f"{where(op)} computes its padding value per element")
+        low = list(ir.DenseI64ArrayAttr(op.attributes["static_low"]))
+        high = list(ir.DenseI64ArrayAttr(op.attributes["static_high"]))
+        sp = spatial or (2, 3)
+        if any((low[d] or high[d]) and d not in sp for d in range(4)):
+            raise NotPatchable(f"{where(op)} pads a dimension that is not spatial")
+        return "pad", None
+    if op.name == "linalg.generic":
+        _check_elementwise(op, reads, inside, spatial or (2, 3))
+        return "elementwise", None
+    raise NotPatchable(f"{where(op)} is not a spatial op the patch rewrite handles")
+
+
+def _check_init(v: ir.Value, spatial: tuple[int, int]) -> None:
+    """An init the patches can rebuild at their own size: tensor.empty,
+    linalg.fill of one, a broadcast over the spatial dims, a splat constant."""
+    src = defining_op(v)
+    if src is None or src.name not in _INIT_OPS:
+        raise NotPatchable(f"an init is not uniform over space ({src.name if src else 'an argument'})")
+    if src.name == "tensor.empty" and len(src.operands) != 0:
+        raise NotPatchable(f"{where(src)} is dynamic")
+    if src.name == "arith.constant" and not ir.DenseElementsAttr(src.attributes["value"]).is_splat:
+        raise NotPatchable(f"{where(src)} is an init that varies over space")
+    if src.name == "linalg.broadcast" and not set(spatial) <= set(ir.DenseI64ArrayAttr(src.attributes["dimensions"])):
+        raise NotPatchable(f"{where(src)} is an init that varies over space")
+    if src.name in ("linalg.fill", "linalg.broadcast"):
+        _check_init(src.operands[1], spatial)
+
+
+def _check_elementwise(op: ir.Operation, reads: list[int], inside: set[ir.Value], spatial: tuple[int, int]) -> None:
+    iters = [str(a) for a in ir.ArrayAttr(op.attributes["iterator_types"])]
+    if any("parallel" not in i for i in iters):
+        raise NotPatchable(f"{where(op)} is not element-wise (it reduces)")
+    n_in, n_out = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))
+    if n_out != 1 or len(iters) != 4:
+        raise NotPatchable(f"{where(op)} is not a 4-D element-wise op with one result")
+    maps = generic_maps(op)
+    identity = ir.AffineMap.get_identity(4, context=op.context)
+    if maps[n_in] != identity:
+        raise NotPatchable(f"{where(op)} permutes its result")
+    for k, x in enumerate(op.operands):
+        if k in reads:
+            if maps[k] != identity:
+                raise NotPatchable(f"{where(op)} does not read the stage element-wise")
+            continue
+        dims = affine_dims(maps[k])
+        if dims is None:
+            raise NotPatchable(f"{where(op)} reads an operand through a non-trivial map")
+        if k < n_in and any(d in spatial for d in dims if d is not None):
+            raise NotPatchable(f"{where(op)} reads an operand that varies over space")
+        if k >= n_in:
+            _check_init(x, spatial)
+    for inner in op.regions[0].blocks[0].operations:
+        if as_op(inner).name == "linalg.index":
+            raise NotPatchable(f"{where(op)} depends on the element index")
+
+
+# --------------------------------------------------------------------------
+# Planning: the cut, the patches' windows, the MACs
+
+
+def cut_node(stage: Stage, split: int) -> tuple[Node, list[Node]]:
+    """The node whose result the patches assemble for layer ``split`` (the
+    layer, then the element-wise ops that read it alone), and the stage ops
+    it depends on (block order). NotPatchable when a value inside is also
+    read outside the patched ops (its full tensor would be needed anyway)."""
+    if not 0 <= split < len(stage.layers):
+        raise NotPatchable(f"no split op {split}: the stage has {len(stage.layers)} layers")
+    node = stage.layers[split]
+    by_result = {n.result: n for n in stage.nodes}
+    while True:
+        users = [as_op(u.owner) for u in node.result.uses]
+        if len(users) != 1:
+            break
+        nxt = by_result.get(users[0].results[0]) if users[0].results else None
+        if nxt is None or nxt.kind != "elementwise" or len(nxt.stage_operands) != 1:
+            break
+        node = nxt
+    # ancestors of the cut inside the stage
+    wanted: set[ir.Value] = {node.result}
+    chosen: list[Node] = []
+    for n in reversed(stage.nodes):
+        if n.result in wanted:
+            chosen.append(n)
+            wanted.update(n.op.operands[k] for k in n.stage_operands)
+    chosen.reverse()
+    ops = {n.op for n in chosen}
+    for n in chosen:
+        if n is node:
+            continue
+        for u in n.result.uses:
+            if as_op(u.owner) not in ops:
+                raise NotPatchable(f"{where(n.op)} is also read by {where(as_op(u.owner))}, outside the patches")
+    return node, chosen
+
+
+def split_extent(size: int, parts: int) -> list[tuple[int, int]]:
+    """``[0, size)`` in ``parts`` nearly equal pieces (the first ``size mod
+    parts`` one longer)."""
+    base, extra = divmod(size, parts)
+    out = []
+    start = 0
+    for i in range(parts):
+        n = base + (1 if i < extra else 0)
+        out.append((start, start + n))
+        start += n
+    return out
+
+
+def plan(stage: Stage, split: int, grid: tuple[int, int]) -> Plan:
+    rows, cols = grid
+    if rows < 1 or cols < 1:
+        raise NotPatchable(f"bad grid {rows}x{cols}")
+    cut, nodes = cut_node(stage, split)
+    hd, wd = stage.spatial
+    shape = static_shape(cut.result.type)
+    assert shape is not None
+    if rows > shape[hd] or cols > shape[wd]:
+        raise NotPatchable(f"grid {rows}x{cols} is finer than the split op's output ({shape[hd]}x{shape[wd]})")
+    p = Plan(stage, split, grid, cut, nodes)
+    p.macs = sum(_macs(n, _full_region(n.result, stage.spatial)) for n in nodes)
+    for r0, r1 in split_extent(shape[hd], rows):
+        for c0, c1 in split_extent(shape[wd], cols):
+            region = (r0, r1, c0, c1)
+            need = _windows(p, region)
+            p.regions.append(need)
+            p.patch_regions.append(region)
+            p.patched_macs += sum(_macs(n, need[n.result]) for n in nodes if n.result in need)
+    return p
+
+
+def _full_region(v: ir.Value, spatial: tuple[int, int]) -> Region:
+    s = static_shape(v.type)
+    assert s is not None
+    return (0, s[spatial[0]], 0, s[spatial[1]])
+
+
+def _union(a: Region | None, b: Region) -> Region:
+    if a is None:
+        return b
+    return (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+
+
+def _layer_params(op: ir.Operation) -> tuple[list[int], list[int], list[int]]:
+    """(kernel, strides, dilations) over the two spatial dims."""
+    _, fdims, _ = LAYERS[op.name]
+    fshape = static_shape(op.operands[1].type)
+    assert fshape is not None
+    kernel = [fshape[fdims[0]], fshape[fdims[1]]]
+    return kernel, _pair(op, "strides"), _pair(op, "dilations")
+
+
+def _pair(op: ir.Operation, name: str) -> list[int]:
+    if name not in op.attributes:
+        return [1, 1]
+    return [int(x) for x in ir.DenseIntElementsAttr(op.attributes[name])]
+
+
+def _layer_window(op: ir.Operation, region: Region) -> Region:
+    """The window of a layer's (padded) input that ``region`` of its output reads."""
+    k, s, d = _layer_params(op)
+    h0, h1, w0, w1 = region
+    return (
+        h0 * s[0], (h1 - 1) * s[0] + (k[0] - 1) * d[0] + 1,
+        w0 * s[1], (w1 - 1) * s[1] + (k[1] - 1) * d[1] + 1,
+    )  # fmt: skip
+
+
+def _pad_params(op: ir.Operation, spatial: tuple[int, int]) -> tuple[list[int], list[int], list[int]]:
+    low = list(ir.DenseI64ArrayAttr(op.attributes["static_low"]))
+    high = list(ir.DenseI64ArrayAttr(op.attributes["static_high"]))
+    s = static_shape(op.operands[0].type)
+    assert s is not None
+    return [low[d] for d in spatial], [high[d] for d in spatial], [s[d] for d in spatial]
+
+
+def _windows(p: Plan, region: Region) -> dict[ir.Value, Region]:
+    """The window of every value of the patched ops (and of the input) that
+    the patch ``region`` of the cut value needs."""
+    sp = p.stage.spatial
+    need: dict[ir.Value, Region] = {p.cut.result: region}
+    for n in reversed(p.nodes):
+        if n.result not in need:
+            continue
+        h0, h1, w0, w1 = need[n.result]
+        if n.kind in ("conv", "depthwise", "pooling"):
+            src: Region = _layer_window(n.op, need[n.result])
+        elif n.kind == "pad":
+            low, _, size = _pad_params(n.op, sp)
+            src = (
+                max(h0 - low[0], 0), min(h1 - low[0], size[0]),
+                max(w0 - low[1], 0), min(w1 - low[1], size[1]),
+            )  # fmt: skip
+            if src[1] <= src[0] or src[3] <= src[2]:
+                raise NotPatchable(f"a patch's window of {where(n.op)} lies wholly in the padding")
+        else:
+            src = (h0, h1, w0, w1)
+        for k_ in n.stage_operands:
+            v = n.op.operands[k_]
+            need[v] = _union(need.get(v), src)
+    return need
+
+
+def _macs(n: Node, region: Region) -> int:
+    """Multiply-accumulates of a layer over ``region`` of its output
+    (pooling: one per window element; element-wise ops and pads: 0)."""
+    if n.kind not in ("conv", "depthwise", "pooling"):
+        return 0
+    out = static_shape(n.result.type)
+    assert out is not None
+    sp, _, kind = LAYERS[n.op.name]
+    k, _, _ = _layer_params(n.op)
+    pixels = (region[1] - region[0]) * (region[3] - region[2])
+    others = math.prod(out[d] for d in range(4) if d not in sp)  # batch x output channels
+    per = k[0] * k[1]
+    if kind == "conv":
+        ins = static_shape(n.op.operands[0].type)
+        assert ins is not None
+        cdim = 1 if sp == (2, 3) else 3
+        per *= ins[cdim]
+    return others * pixels * per
+
+
+# --------------------------------------------------------------------------
+# Rewriting
+
+
+@dataclass
+class PatchOutcome:
+    """What :func:`apply_patches` did."""
+
+    plan: Plan
+    description: dict[str, Any]
+
+
+def apply_patches(func: ir.Operation, split: int, grid: tuple[int, int]) -> PatchOutcome:
+    """Rewrites the stage of ``func`` at layer ``split`` into a ``grid`` of
+    patches (see the module doc); NotPatchable leaves the function untouched."""
+    stage = find_stage(func)
+    p = plan(stage, split, grid)
+    description = p.describe()
+    _rewrite(p)
+    return PatchOutcome(p, description)
+
+
+def _rewrite(p: Plan) -> None:
+    sp = p.stage.spatial
+    anchor = p.cut.op
+    full_t = ir.RankedTensorType(p.cut.result.type)
+    with anchor.context, anchor.location, ir.InsertionPoint(anchor):
+        acc = ir.Operation.create("tensor.empty", results=[full_t]).results[0]
+        for need, region in zip(p.regions, p.patch_regions, strict=True):
+            have: dict[ir.Value, tuple[ir.Value, Region]] = {}
+            x = p.stage.input
+            have[x] = (_slice(x, _full_region(x, sp), need[x], sp), need[x])
+            for n in p.nodes:
+                if n.result in need:
+                    have[n.result] = (_patch_op(n, need, have, sp), need[n.result])
+            value, got = have[p.cut.result]
+            assert got == region
+            acc = _insert(value, acc, region, sp)
+    p.cut.result.replace_all_uses_with(acc)
+    _sweep(anchor.block, [n.op for n in p.nodes])
+
+
+def _take(v: ir.Value, want: Region, have: dict[ir.Value, tuple[ir.Value, Region]], sp: tuple[int, int]) -> ir.Value:
+    value, got = have[v]
+    return _slice(value, got, want, sp)
+
+
+def _slice(v: ir.Value, got: Region, want: Region, sp: tuple[int, int]) -> ir.Value:
+    """``want`` (in the full value's coordinates) out of ``v``, which holds ``got``."""
+    if got == want:
+        return v
+    shape = static_shape(v.type)
+    assert shape is not None
+    offsets = [0, 0, 0, 0]
+    sizes = list(shape)
+    offsets[sp[0]], sizes[sp[0]] = want[0] - got[0], want[1] - want[0]
+    offsets[sp[1]], sizes[sp[1]] = want[2] - got[2], want[3] - want[2]
+    rt = ir.RankedTensorType(v.type)
+    return ir.Operation.create(
+        "tensor.extract_slice",
+        results=[ir.RankedTensorType.get(sizes, rt.element_type, rt.encoding)],
+        operands=[v],
+        attributes={
+            "static_offsets": ir.DenseI64ArrayAttr.get(offsets),
+            "static_sizes": ir.DenseI64ArrayAttr.get(sizes),
+            "static_strides": ir.DenseI64ArrayAttr.get([1, 1, 1, 1]),
+            "operandSegmentSizes": ir.DenseI32ArrayAttr.get([1, 0, 0, 0]),
+        },
+    ).results[0]
+
+
+def _insert(v: ir.Value, dest: ir.Value, region: Region, sp: tuple[int, int]) -> ir.Value:
+    shape = static_shape(v.type)
+    assert shape is not None
+    offsets = [0, 0, 0, 0]
+    offsets[sp[0]], offsets[sp[1]] = region[0], region[2]
+    return ir.Operation.create(
+        "tensor.insert_slice",
+        results=[dest.type],
+        operands=[v, dest],
+        attributes={
+            "static_offsets": ir.DenseI64ArrayAttr.get(offsets),
+            "static_sizes": ir.DenseI64ArrayAttr.get(shape),
+            "static_strides": ir.DenseI64ArrayAttr.get([1, 1, 1, 1]),
+            "operandSegmentSizes": ir.DenseI32ArrayAttr.get([1, 1, 0, 0, 0]),
+        },
+    ).results[0]
+
+
+def _patch_type(v: ir.Value, region: Region, sp: tuple[int, int]) -> ir.Type:
+    rt = ir.RankedTensorType(v.type)
+    shape = list(rt.shape)
+    shape[sp[0]] = region[1] - region[0]
+    shape[sp[1]] = region[3] - region[2]
+    return ir.RankedTensorType.get(shape, rt.element_type, rt.encoding)
+
+
+def _init(v: ir.Value, t: ir.Type) -> ir.Value:
+    """A copy of the uniform init ``v`` at type ``t``."""
+    src = defining_op(v)
+    assert src is not None
+    if src.name == "tensor.empty":
+        return ir.Operation.create("tensor.empty", results=[t]).results[0]
+    if src.name == "arith.constant":
+        splat = ir.DenseElementsAttr(src.attributes["value"]).get_splat_value()
+        attr = ir.DenseElementsAttr.get_splat(ir.ShapedType(t), splat)
+        return ir.Operation.create("arith.constant", results=[t], attributes={"value": attr}).results[0]
+    outs = _init(src.operands[1], t)
+    new = src.clone(ir.InsertionPoint.current)
+    new.operands[1] = outs
+    new.results[0].set_type(t)
+    return new.results[0]
+
+
+def _patch_op(
+    n: Node, need: dict[ir.Value, Region], have: dict[ir.Value, tuple[ir.Value, Region]], sp: tuple[int, int]
+) -> ir.Value:
+    op = n.op
+    region = need[n.result]
+    t = _patch_type(n.result, region, sp)
+    h0, h1, w0, w1 = region
+    if n.kind == "pad":
+        low, high, size = _pad_params(op, sp)
+        src = op.operands[0]
+        # the padded window [h0, h1) covers low padding rows [h0, low) and
+        # high padding rows [low + size, h1)
+        lo = [max(0, min(h1, low[0]) - h0), max(0, min(w1, low[1]) - w0)]
+        hi = [max(0, h1 - max(h0, low[0] + size[0])), max(0, w1 - max(w0, low[1] + size[1]))]
+        inner = (h0 - low[0] + lo[0], h1 - low[0] - hi[0], w0 - low[1] + lo[1], w1 - low[1] - hi[1])
+        x = _take(src, inner, have, sp)
+        if not any(lo) and not any(hi):
+            return x
+        new = op.clone(ir.InsertionPoint.current)
+        new.operands[0] = x
+        lows, highs = [0, 0, 0, 0], [0, 0, 0, 0]
+        lows[sp[0]], lows[sp[1]] = lo
+        highs[sp[0]], highs[sp[1]] = hi
+        new.attributes["static_low"] = ir.DenseI64ArrayAttr.get(lows)
+        new.attributes["static_high"] = ir.DenseI64ArrayAttr.get(highs)
+        new.results[0].set_type(t)
+        return new.results[0]
+    operands = list(op.operands)
+    if n.kind in ("conv", "depthwise", "pooling"):
+        operands[0] = _take(op.operands[0], _layer_window(op, region), have, sp)
+        operands[2] = _init(op.operands[2], t)
+    else:
+        n_in = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))[0]
+        for k_, x in enumerate(op.operands):
+            if k_ in n.stage_operands:
+                operands[k_] = _take(x, region, have, sp)
+            elif k_ >= n_in:
+                operands[k_] = _init(x, t)
+    # the operands first: a clone is inserted before what it reads otherwise
+    new = op.clone(ir.InsertionPoint.current)
+    for k_, x in enumerate(operands):
+        new.operands[k_] = x
+    new.results[0].set_type(t)
+    return new.results[0]
+
+
+_PURE = ("tensor.empty", "linalg.fill", "linalg.broadcast", "arith.constant", "tensor.pad", "tensor.extract_slice")
+
+
+def _sweep(block: ir.Block, originals: Sequence[ir.Operation]) -> None:
+    """Erases the original stage ops and the inits nobody reads any more
+    (from the end, so whole dead chains go; fresh walks, see apply._sweep_dead)."""
+    names = set(_PURE) | {o.name for o in originals}
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed([as_op(o) for o in block.operations]):
+            if op.name in names and op.results and not any(list(r.uses) for r in op.results):
+                op.erase()
+                changed = True
+
+
+# --------------------------------------------------------------------------
+# A quick estimate, to rank candidates before the memory model sees them
+
+
+def _bytes(v: ir.Value, region: Region | None = None, sp: tuple[int, int] = (2, 3)) -> int:
+    rt = ir.RankedTensorType(v.type)
+    shape = list(rt.shape)
+    if region is not None:
+        shape[sp[0]], shape[sp[1]] = region[1] - region[0], region[3] - region[2]
+    return math.prod(shape) * max(1, rt.element_type.width // 8)  # type: ignore[attr-defined]
+
+
+def _layer_source(n: Node, by_result: dict[ir.Value, Node]) -> ir.Value:
+    """The value a layer reads, through the pad in front of it."""
+    v = n.op.operands[0]
+    src = by_result.get(v)
+    while src is not None and src.kind == "pad":
+        v = src.op.operands[0]
+        src = by_result.get(v)
+    return v
+
+
+def estimate_peak(p: Plan) -> int:
+    """Bytes live at the stage's worst point, roughly as IREE will run it
+    (each layer one dispatch with its pad and element-wise ops fused): the
+    input and the assembled cut value throughout, plus the worst layer's
+    input and output windows in any patch; or, after the cut, a layer's whole
+    input and output. A ranking for :mod:`serenity_mlir.pipeline.patches`,
+    which costs the finalists with the memory model."""
+    sp = p.stage.spatial
+    by_result = {n.result: n for n in p.stage.nodes}
+    base = _bytes(p.stage.input)
+    inside = 0
+    for need in p.regions:
+        for n in p.nodes:
+            if n.kind in ("conv", "depthwise", "pooling"):
+                src = _layer_source(n, by_result)
+                out = n.result
+                inside = max(inside, _bytes(src, need[src], sp) + _bytes(out, need[out], sp))
+    stage = base + (_bytes(p.cut.result) if p.grid != (1, 1) else 0) + inside
+    after = 0
+    patched = {n.op for n in p.nodes}
+    for n in p.stage.layers:
+        if n.op not in patched:
+            after = max(after, _bytes(_layer_source(n, by_result)) + _bytes(n.result))
+    return max(stage, base + after)
