@@ -78,6 +78,13 @@ class Node:
     op: ir.Operation
     kind: str  # conv, depthwise, pooling, pad, elementwise
     stage_operands: list[int]  # operand numbers that read stage values
+    # Read once from the IR (planning tries hundreds of grids):
+    index: int = 0  # in ``Stage.nodes``
+    srcs: list[int] = field(default_factory=list)  # the nodes read (-1: the input), per stage operand
+    window: tuple[list[int], list[int], list[int]] | None = None  # a layer's kernel, strides, dilations
+    pad: tuple[list[int], list[int], list[int]] | None = None  # a pad's low, high, input size
+    pixel_macs: int = 0  # MACs per output pixel (layers)
+    pixel_bytes: int = 0  # bytes of the result per pixel
 
     @property
     def result(self) -> ir.Value:
@@ -93,12 +100,11 @@ class Stage:
     nodes: list[Node]
     layers: list[Node]  # the convolutions and poolings, in block order
     end_reason: str = ""  # what stopped the stage
+    input_pixel_bytes: int = 0
+    cuts: dict[int, tuple[Node, list[Node]] | str] = field(default_factory=dict)  # split -> cut (or why not)
 
-    def node_of(self, v: ir.Value) -> Node | None:
-        for n in self.nodes:
-            if n.result == v:
-                return n
-        return None
+    def value(self, i: int) -> ir.Value:
+        return self.input if i < 0 else self.nodes[i].result
 
 
 @dataclass
@@ -110,8 +116,8 @@ class Plan:
     grid: tuple[int, int]
     cut: Node  # the node whose result is assembled from the patches
     nodes: list[Node]  # the ops patched (the cut's ancestors in the stage), block order
-    # per patch: the region each value must have (value -> region)
-    regions: list[dict[ir.Value, Region]] = field(default_factory=list)
+    # per patch: the region each value must have (node index, -1 the input -> region)
+    regions: list[dict[int, Region]] = field(default_factory=list)
     patch_regions: list[Region] = field(default_factory=list)  # each patch's region of the cut value
     macs: int = 0  # MACs of the patched ops, computed once
     patched_macs: int = 0  # MACs of the patched ops over all patches (halos recomputed)
@@ -189,8 +195,25 @@ def _stage_at(func: ir.Operation, x: ir.Value) -> Stage:
         inside.add(op.results[0])
     if spatial is None:
         spatial = (2, 3)
+    index = {n.result: i for i, n in enumerate(nodes)}
+    index[x] = -1
+    for i, n in enumerate(nodes):
+        n.index = i
+        n.srcs = [index[n.op.operands[k]] for k in n.stage_operands]
+        n.pixel_bytes = _pixel_bytes(n.result, spatial)
+        if n.kind in ("conv", "depthwise", "pooling"):
+            n.window = _layer_params(n.op)
+            n.pixel_macs = _pixel_macs(n, spatial)
+        elif n.kind == "pad":
+            n.pad = _pad_params(n.op, spatial)
     layers = [n for n in nodes if n.kind in ("conv", "depthwise", "pooling")]
-    return Stage(x, spatial, nodes, layers, end)
+    return Stage(x, spatial, nodes, layers, end, _pixel_bytes(x, spatial))
+
+
+def _pixel_bytes(v: ir.Value, spatial: tuple[int, int]) -> int:
+    rt = ir.RankedTensorType(v.type)
+    shape = list(rt.shape)
+    return math.prod(shape[d] for d in range(len(shape)) if d not in spatial) * max(1, rt.element_type.width // 8)  # type: ignore[attr-defined]
 
 
 def _classify(
@@ -282,6 +305,18 @@ def cut_node(stage: Stage, split: int) -> tuple[Node, list[Node]]:
     read outside the patched ops (its full tensor would be needed anyway)."""
     if not 0 <= split < len(stage.layers):
         raise NotPatchable(f"no split op {split}: the stage has {len(stage.layers)} layers")
+    if split not in stage.cuts:
+        try:
+            stage.cuts[split] = _cut(stage, split)
+        except NotPatchable as e:
+            stage.cuts[split] = str(e)
+    cut = stage.cuts[split]
+    if isinstance(cut, str):
+        raise NotPatchable(cut)
+    return cut
+
+
+def _cut(stage: Stage, split: int) -> tuple[Node, list[Node]]:
     node = stage.layers[split]
     by_result = {n.result: n for n in stage.nodes}
     while True:
@@ -334,15 +369,19 @@ def plan(stage: Stage, split: int, grid: tuple[int, int]) -> Plan:
     if rows > shape[hd] or cols > shape[wd]:
         raise NotPatchable(f"grid {rows}x{cols} is finer than the split op's output ({shape[hd]}x{shape[wd]})")
     p = Plan(stage, split, grid, cut, nodes)
-    p.macs = sum(_macs(n, _full_region(n.result, stage.spatial)) for n in nodes)
+    p.macs = sum(n.pixel_macs * _pixels(_full_region(n.result, stage.spatial)) for n in nodes)
     for r0, r1 in split_extent(shape[hd], rows):
         for c0, c1 in split_extent(shape[wd], cols):
             region = (r0, r1, c0, c1)
             need = _windows(p, region)
             p.regions.append(need)
             p.patch_regions.append(region)
-            p.patched_macs += sum(_macs(n, need[n.result]) for n in nodes if n.result in need)
+            p.patched_macs += sum(n.pixel_macs * _pixels(need[n.index]) for n in nodes if n.index in need)
     return p
+
+
+def _pixels(r: Region) -> int:
+    return (r[1] - r[0]) * (r[3] - r[2])
 
 
 def _full_region(v: ir.Value, spatial: tuple[int, int]) -> Region:
@@ -372,9 +411,9 @@ def _pair(op: ir.Operation, name: str) -> list[int]:
     return [int(x) for x in ir.DenseIntElementsAttr(op.attributes[name])]
 
 
-def _layer_window(op: ir.Operation, region: Region) -> Region:
+def _layer_window(window: tuple[list[int], list[int], list[int]], region: Region) -> Region:
     """The window of a layer's (padded) input that ``region`` of its output reads."""
-    k, s, d = _layer_params(op)
+    k, s, d = window
     h0, h1, w0, w1 = region
     return (
         h0 * s[0], (h1 - 1) * s[0] + (k[0] - 1) * d[0] + 1,
@@ -390,19 +429,18 @@ def _pad_params(op: ir.Operation, spatial: tuple[int, int]) -> tuple[list[int], 
     return [low[d] for d in spatial], [high[d] for d in spatial], [s[d] for d in spatial]
 
 
-def _windows(p: Plan, region: Region) -> dict[ir.Value, Region]:
-    """The window of every value of the patched ops (and of the input) that
-    the patch ``region`` of the cut value needs."""
-    sp = p.stage.spatial
-    need: dict[ir.Value, Region] = {p.cut.result: region}
+def _windows(p: Plan, region: Region) -> dict[int, Region]:
+    """The window of every value of the patched ops (by node index; -1 the
+    input) that the patch ``region`` of the cut value needs."""
+    need: dict[int, Region] = {p.cut.index: region}
     for n in reversed(p.nodes):
-        if n.result not in need:
+        if n.index not in need:
             continue
-        h0, h1, w0, w1 = need[n.result]
-        if n.kind in ("conv", "depthwise", "pooling"):
-            src: Region = _layer_window(n.op, need[n.result])
-        elif n.kind == "pad":
-            low, _, size = _pad_params(n.op, sp)
+        h0, h1, w0, w1 = need[n.index]
+        if n.window is not None:
+            src: Region = _layer_window(n.window, need[n.index])
+        elif n.pad is not None:
+            low, _, size = n.pad
             src = (
                 max(h0 - low[0], 0), min(h1 - low[0], size[0]),
                 max(w0 - low[1], 0), min(w1 - low[1], size[1]),
@@ -411,30 +449,23 @@ def _windows(p: Plan, region: Region) -> dict[ir.Value, Region]:
                 raise NotPatchable(f"a patch's window of {where(n.op)} lies wholly in the padding")
         else:
             src = (h0, h1, w0, w1)
-        for k_ in n.stage_operands:
-            v = n.op.operands[k_]
-            need[v] = _union(need.get(v), src)
+        for i in n.srcs:
+            need[i] = _union(need.get(i), src)
     return need
 
 
-def _macs(n: Node, region: Region) -> int:
-    """Multiply-accumulates of a layer over ``region`` of its output
-    (pooling: one per window element; element-wise ops and pads: 0)."""
-    if n.kind not in ("conv", "depthwise", "pooling"):
-        return 0
+def _pixel_macs(n: Node, sp: tuple[int, int]) -> int:
+    """Multiply-accumulates of a layer per output pixel (pooling: one per
+    window element; element-wise ops and pads count 0)."""
     out = static_shape(n.result.type)
-    assert out is not None
-    sp, _, kind = LAYERS[n.op.name]
-    k, _, _ = _layer_params(n.op)
-    pixels = (region[1] - region[0]) * (region[3] - region[2])
-    others = math.prod(out[d] for d in range(4) if d not in sp)  # batch x output channels
-    per = k[0] * k[1]
-    if kind == "conv":
+    assert out is not None and n.window is not None
+    k = n.window[0]
+    per = math.prod(out[d] for d in range(4) if d not in sp) * k[0] * k[1]  # batch x output channels x window
+    if n.kind == "conv":
         ins = static_shape(n.op.operands[0].type)
         assert ins is not None
-        cdim = 1 if sp == (2, 3) else 3
-        per *= ins[cdim]
-    return others * pixels * per
+        per *= ins[1 if sp == (2, 3) else 3]
+    return per
 
 
 # --------------------------------------------------------------------------
@@ -466,21 +497,23 @@ def _rewrite(p: Plan) -> None:
     with anchor.context, anchor.location, ir.InsertionPoint(anchor):
         acc = ir.Operation.create("tensor.empty", results=[full_t]).results[0]
         for need, region in zip(p.regions, p.patch_regions, strict=True):
-            have: dict[ir.Value, tuple[ir.Value, Region]] = {}
             x = p.stage.input
-            have[x] = (_slice(x, _full_region(x, sp), need[x], sp), need[x])
+            have: Have = {-1: (_slice(x, _full_region(x, sp), need[-1], sp), need[-1])}
             for n in p.nodes:
-                if n.result in need:
-                    have[n.result] = (_patch_op(n, need, have, sp), need[n.result])
-            value, got = have[p.cut.result]
+                if n.index in need:
+                    have[n.index] = (_patch_op(n, need, have, sp), need[n.index])
+            value, got = have[p.cut.index]
             assert got == region
             acc = _insert(value, acc, region, sp)
     p.cut.result.replace_all_uses_with(acc)
     _sweep(anchor.block, [n.op for n in p.nodes])
 
 
-def _take(v: ir.Value, want: Region, have: dict[ir.Value, tuple[ir.Value, Region]], sp: tuple[int, int]) -> ir.Value:
-    value, got = have[v]
+Have = dict[int, tuple[ir.Value, Region]]  # node index (-1: the input) -> (its patch value, the region it holds)
+
+
+def _take(i: int, want: Region, have: Have, sp: tuple[int, int]) -> ir.Value:
+    value, got = have[i]
     return _slice(value, got, want, sp)
 
 
@@ -551,22 +584,20 @@ def _init(v: ir.Value, t: ir.Type) -> ir.Value:
     return new.results[0]
 
 
-def _patch_op(
-    n: Node, need: dict[ir.Value, Region], have: dict[ir.Value, tuple[ir.Value, Region]], sp: tuple[int, int]
-) -> ir.Value:
+def _patch_op(n: Node, need: dict[int, Region], have: Have, sp: tuple[int, int]) -> ir.Value:
     op = n.op
-    region = need[n.result]
+    region = need[n.index]
     t = _patch_type(n.result, region, sp)
     h0, h1, w0, w1 = region
     if n.kind == "pad":
-        low, high, size = _pad_params(op, sp)
-        src = op.operands[0]
+        assert n.pad is not None
+        low, _, size = n.pad
         # the padded window [h0, h1) covers low padding rows [h0, low) and
         # high padding rows [low + size, h1)
         lo = [max(0, min(h1, low[0]) - h0), max(0, min(w1, low[1]) - w0)]
         hi = [max(0, h1 - max(h0, low[0] + size[0])), max(0, w1 - max(w0, low[1] + size[1]))]
         inner = (h0 - low[0] + lo[0], h1 - low[0] - hi[0], w0 - low[1] + lo[1], w1 - low[1] - hi[1])
-        x = _take(src, inner, have, sp)
+        x = _take(n.srcs[0], inner, have, sp)
         if not any(lo) and not any(hi):
             return x
         new = op.clone(ir.InsertionPoint.current)
@@ -580,13 +611,15 @@ def _patch_op(
         return new.results[0]
     operands = list(op.operands)
     if n.kind in ("conv", "depthwise", "pooling"):
-        operands[0] = _take(op.operands[0], _layer_window(op, region), have, sp)
+        assert n.window is not None
+        operands[0] = _take(n.srcs[0], _layer_window(n.window, region), have, sp)
         operands[2] = _init(op.operands[2], t)
     else:
         n_in = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))[0]
+        srcs = dict(zip(n.stage_operands, n.srcs, strict=True))
         for k_, x in enumerate(op.operands):
-            if k_ in n.stage_operands:
-                operands[k_] = _take(x, region, have, sp)
+            if k_ in srcs:
+                operands[k_] = _take(srcs[k_], region, have, sp)
             elif k_ >= n_in:
                 operands[k_] = _init(x, t)
     # the operands first: a clone is inserted before what it reads otherwise
@@ -617,22 +650,12 @@ def _sweep(block: ir.Block, originals: Sequence[ir.Operation]) -> None:
 # A quick estimate, to rank candidates before the memory model sees them
 
 
-def _bytes(v: ir.Value, region: Region | None = None, sp: tuple[int, int] = (2, 3)) -> int:
-    rt = ir.RankedTensorType(v.type)
-    shape = list(rt.shape)
-    if region is not None:
-        shape[sp[0]], shape[sp[1]] = region[1] - region[0], region[3] - region[2]
-    return math.prod(shape) * max(1, rt.element_type.width // 8)  # type: ignore[attr-defined]
-
-
-def _layer_source(n: Node, by_result: dict[ir.Value, Node]) -> ir.Value:
-    """The value a layer reads, through the pad in front of it."""
-    v = n.op.operands[0]
-    src = by_result.get(v)
-    while src is not None and src.kind == "pad":
-        v = src.op.operands[0]
-        src = by_result.get(v)
-    return v
+def _layer_source(stage: Stage, n: Node) -> int:
+    """The node a layer reads (-1: the input), through the pad in front of it."""
+    i = n.srcs[0]
+    while i >= 0 and stage.nodes[i].kind == "pad":
+        i = stage.nodes[i].srcs[0]
+    return i
 
 
 def estimate_peak(p: Plan) -> int:
@@ -642,20 +665,25 @@ def estimate_peak(p: Plan) -> int:
     input and output windows in any patch; or, after the cut, a layer's whole
     input and output. A ranking for :mod:`serenity_mlir.pipeline.patches`,
     which costs the finalists with the memory model."""
-    sp = p.stage.spatial
-    by_result = {n.result: n for n in p.stage.nodes}
-    base = _bytes(p.stage.input)
+    st = p.stage
+
+    def size(i: int, r: Region) -> int:
+        return (st.input_pixel_bytes if i < 0 else st.nodes[i].pixel_bytes) * _pixels(r)
+
+    def full(i: int) -> int:
+        return size(i, _full_region(st.value(i), st.spatial))
+
+    base = full(-1)
     inside = 0
     for need in p.regions:
         for n in p.nodes:
-            if n.kind in ("conv", "depthwise", "pooling"):
-                src = _layer_source(n, by_result)
-                out = n.result
-                inside = max(inside, _bytes(src, need[src], sp) + _bytes(out, need[out], sp))
-    stage = base + (_bytes(p.cut.result) if p.grid != (1, 1) else 0) + inside
+            if n.window is not None:
+                src = _layer_source(st, n)
+                inside = max(inside, size(src, need[src]) + size(n.index, need[n.index]))
+    stage = base + (full(p.cut.index) if p.grid != (1, 1) else 0) + inside
     after = 0
-    patched = {n.op for n in p.nodes}
-    for n in p.stage.layers:
-        if n.op not in patched:
-            after = max(after, _bytes(_layer_source(n, by_result)) + _bytes(n.result))
+    patched = {n.index for n in p.nodes}
+    for n in st.layers:
+        if n.index not in patched:
+            after = max(after, full(_layer_source(st, n)) + full(n.index))
     return max(stage, base + after)

@@ -1,0 +1,225 @@
+"""Patch-based inference in a compile: choose the split op and the grid, and
+write the patched module the rest of the compile builds.
+
+The model is lowered to linalg on tensors (``iree-compile
+--compile-to=input``, every frontend ends up there) and its input stage is
+patched by the ``serenity-patch`` pass (:mod:`serenity_mlir.rewrite.patches`).
+
+``auto``: every layer of the stage as the split op and every grid from 1x1
+to 8x8 is planned (windows and MACs, no IR written); candidates above the
+MAC-overhead cap (``overhead``: 0.2 = at most 20% more MACs than the patched
+ops computed once) are dropped, the rest ranked by a quick estimate of the
+stage's live bytes (:func:`serenity_mlir.rewrite.patches.estimate_peak`).
+The best few (``finalists``) and the unpatched module are then costed the
+way :mod:`serenity_mlir.pipeline.rewrite` costs its variants: lowered to the
+flow phase, scheduled, their order's slab placed by the placement's cheap
+part, plus inputs and outputs (the memory model; nothing is compiled to a
+module). The lowest wins if it is strictly below the unpatched graph;
+otherwise the record says so and the original module stays.
+
+``RxC`` or ``RxC@N``: that grid (at split op N, or the split the quick
+estimate prefers) is applied without costing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from serenity_mlir.analysis import find_body_function
+from serenity_mlir.errors import InputError
+from serenity_mlir.files import atomic_write
+from serenity_mlir.ir import mlir as mlir_io
+from serenity_mlir.passes.patch import SerenityPatch, parse_grid
+from serenity_mlir.pipeline.lower import lower_linalg_to_flow, lower_to_linalg
+from serenity_mlir.pipeline.rewrite import Variant
+from serenity_mlir.pipeline.schedule import ScheduleSettings, schedule_flow_file
+from serenity_mlir.pipeline.workdir import WorkFolder
+from serenity_mlir.rewrite.patches import NotPatchable, Plan, estimate_peak, find_stage, plan
+from serenity_mlir.targets import Target
+
+MAX_GRID = 8
+PATCH_OVERHEAD = 0.2
+
+
+@dataclass(frozen=True)
+class PatchRecord:
+    """What the patch stage chose (``grid`` None: the module is left as it was)."""
+
+    mode: str  # "auto", "RxC" or "RxC@N"
+    file: Path  # the linalg module to compile: patched, or the unpatched one
+    grid: str | None = None  # "RxC"
+    split: int | None = None  # the split op: its index among the stage's layers
+    split_op: str | None = None  # its op name and location
+    stage_ops: tuple[str, ...] = ()  # the ops patched, block order
+    macs: int = 0  # MACs of the patched ops computed once
+    patched_macs: int = 0  # over all patches (halos recomputed)
+    patch_mac_overhead: float = 0.0  # patched_macs / macs - 1
+    predicted_peak_bytes: int | None = None  # the chosen graph, memory model (auto only)
+    baseline_predicted_peak_bytes: int | None = None  # the unpatched graph, same model (auto only)
+    candidates: int = 0  # (split, grid) pairs planned within the MAC cap
+    costed: int = 0  # of those, lowered and scheduled
+    reason: str = ""  # why nothing was patched
+    seconds: float = 0.0
+
+    @property
+    def applied(self) -> bool:
+        return self.grid is not None
+
+    def report_fields(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["file"] = str(self.file)
+        d["stage_ops"] = list(self.stage_ops)
+        d["patch_mac_overhead"] = round(self.patch_mac_overhead, 6)
+        d["seconds"] = round(self.seconds, 3)
+        return {"patches": d, "macs": self.macs, "patch_mac_overhead": d["patch_mac_overhead"]}
+
+
+def parse_mode(text: str) -> tuple[tuple[int, int] | None, str]:
+    """``auto`` -> (None, "auto"); ``RxC`` -> ((R, C), "auto"); ``RxC@N`` -> ((R, C), "N")."""
+    if text == "auto":
+        return None, "auto"
+    grid_text, at, split = text.partition("@")
+    grid = parse_grid(grid_text)
+    if at and not split.isdigit():
+        raise InputError(f"--patches {text}: the split op after '@' must be a layer number")
+    return grid, split if at else "auto"
+
+
+def patch_stage(
+    input_file: Path,
+    work: WorkFolder,
+    target: Target,
+    settings: ScheduleSettings,
+    mode: str = "auto",
+    overhead: float = PATCH_OVERHEAD,
+    extra_flags: list[str] | None = None,
+    log: Callable[[str], None] | None = None,
+    finalists: int = 3,
+    function: str | None = None,
+) -> PatchRecord:
+    """Lowers ``input_file`` (the imported model) to linalg and patches its
+    input stage as ``mode`` says (see the module doc); returns the record,
+    whose ``file`` is what the compile continues with (a linalg module after
+    IREE's input phase: ``iree-compile --compile-from=input`` reads it)."""
+    start = time.monotonic()
+    grid, split = parse_mode(mode)
+    if not (overhead >= 0 and overhead < float("inf")):
+        raise InputError(f"--patch-overhead must be a fraction >= 0, got {overhead:g}")
+    linalg = lower_to_linalg(input_file, work.linalg, target, extra_flags)
+    if grid is not None:
+        return _fixed(linalg, work, mode, grid, split, function, start)
+    module = mlir_io.load_module(linalg, mlir_io.new_context())
+    _, func = find_body_function(module, function)
+    try:
+        stage = find_stage(func)
+    except NotPatchable as e:
+        return PatchRecord(mode, linalg, reason=str(e), seconds=time.monotonic() - start)
+    ranked = _candidates(stage, overhead)
+    if not ranked:
+        return PatchRecord(mode, linalg, reason=f"no split and grid within {overhead:.0%} more MACs",
+                           seconds=time.monotonic() - start)  # fmt: skip
+    picked: list[tuple[int, tuple[int, int], Plan]] = []
+    seen: set[int] = set()
+    for est, p in ranked:
+        if est in seen:  # another grid with the same estimate: the cheapest in MACs came first
+            continue
+        seen.add(est)
+        picked.append((p.split, p.grid, p))
+        if len(picked) == finalists:
+            break
+    plans = {(s, g): p.describe() | {"estimate": est} for est, p in ranked for s, g in [(p.split, p.grid)]}
+    del module, func, stage, ranked
+
+    baseline = _cost(linalg, work, target, settings, extra_flags, "patch_none")
+    if log is not None:
+        log(f"patches: unpatched graph {baseline.predicted_peak_bytes:,} B predicted")
+    best: tuple[int, Path, tuple[int, tuple[int, int]]] | None = None
+    for s, g, _ in picked:
+        tag = f"patch_s{s}_{g[0]}x{g[1]}"
+        src = _write_patched(linalg, work.variant(tag, "linalg"), g, str(s), function)
+        v = _cost(src, work, target, settings, extra_flags, tag)
+        if log is not None:
+            log(f"patches: split {s}, grid {g[0]}x{g[1]}: {v.predicted_peak_bytes:,} B predicted")
+        if best is None or v.predicted_peak_bytes < best[0]:
+            best = (v.predicted_peak_bytes, src, (s, g))
+    assert best is not None
+    seconds = time.monotonic() - start
+    if best[0] >= baseline.predicted_peak_bytes:
+        return PatchRecord(
+            mode, linalg, candidates=len(plans), costed=len(picked),
+            baseline_predicted_peak_bytes=baseline.predicted_peak_bytes,
+            reason=f"no patching costed below the unpatched graph ({best[0]:,} B >= "
+            f"{baseline.predicted_peak_bytes:,} B)", seconds=seconds,
+        )  # fmt: skip
+    d = plans[best[2]]
+    return PatchRecord(
+        mode, best[1], grid=d["grid"], split=d["split"], split_op=d["split_op"], stage_ops=tuple(d["stage_ops"]),
+        macs=d["macs"], patched_macs=d["patched_macs"], patch_mac_overhead=d["patch_mac_overhead"],
+        predicted_peak_bytes=best[0], baseline_predicted_peak_bytes=baseline.predicted_peak_bytes,
+        candidates=len(plans), costed=len(picked), seconds=seconds,
+    )  # fmt: skip
+
+
+def _candidates(stage: Any, overhead: float) -> list[tuple[int, Plan]]:
+    """(estimate, plan) of every split and grid 1x1..8x8 within the MAC cap,
+    lowest estimate first (then fewest MACs, then fewest patches); 1x1 is
+    the unpatched stage and is not a candidate."""
+    out = []
+    for split in range(len(stage.layers)):
+        for rows in range(1, MAX_GRID + 1):
+            for cols in range(1, MAX_GRID + 1):
+                if rows == cols == 1:
+                    continue
+                try:
+                    p = plan(stage, split, (rows, cols))
+                except NotPatchable:
+                    continue
+                if p.mac_overhead > overhead + 1e-12:
+                    continue
+                out.append((estimate_peak(p), p))
+    out.sort(key=lambda e: (e[0], e[1].patched_macs, e[1].grid[0] * e[1].grid[1], e[1].split))
+    return out
+
+
+def _write_patched(linalg: Path, out: Path, grid: tuple[int, int], split: str, function: str | None) -> Path:
+    module = mlir_io.load_module(linalg, mlir_io.new_context())
+    outcome = SerenityPatch(grid=f"{grid[0]}x{grid[1]}", split=split, function=function).apply(module)
+    if not outcome.applied:
+        raise NotPatchable(outcome.reason)
+    atomic_write(out, mlir_io.module_to_text(module, debuginfo=True))
+    return out
+
+
+def _fixed(
+    linalg: Path, work: WorkFolder, mode: str, grid: tuple[int, int], split: str, function: str | None, start: float
+) -> PatchRecord:
+    tag = f"patch_{grid[0]}x{grid[1]}"
+    module = mlir_io.load_module(linalg, mlir_io.new_context())
+    outcome = SerenityPatch(grid=f"{grid[0]}x{grid[1]}", split=split, function=function).apply(module)
+    if not outcome.applied:
+        return PatchRecord(mode, linalg, reason=outcome.reason, seconds=time.monotonic() - start)
+    out = work.variant(tag, "linalg")
+    atomic_write(out, mlir_io.module_to_text(module, debuginfo=True))
+    d = outcome.description
+    return PatchRecord(
+        mode, out, grid=d["grid"], split=d["split"], split_op=d["split_op"], stage_ops=tuple(d["stage_ops"]),
+        macs=d["macs"], patched_macs=d["patched_macs"], patch_mac_overhead=d["patch_mac_overhead"],
+        seconds=time.monotonic() - start,
+    )  # fmt: skip
+
+
+def _cost(
+    src: Path, work: WorkFolder, target: Target, settings: ScheduleSettings, extra_flags: list[str] | None, tag: str
+) -> Variant:
+    """The memory model's cost of a linalg module: lowered to flow,
+    scheduled, placed by the placement's cheap part (as the rewrite search)."""
+    flow = lower_linalg_to_flow(
+        src, work.variant(tag, "flow"), target, extra_flags, f"lowering {tag} to the flow phase"
+    )
+    sched = work.variant(tag, "scheduled.flow")
+    outcome = schedule_flow_file(flow, sched, settings, pack_search=False)
+    return Variant.of((), sched, outcome, placed=True)
