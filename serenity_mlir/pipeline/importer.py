@@ -13,6 +13,15 @@ IREE's own ``iree-import-tflite`` cannot serve: with TensorFlow >= 2.19 it
 calls a binding TensorFlow no longer has, and TensorFlow 2.18 emits TOSA from
 before 1.0, which IREE 3.13 rejects (``'tosa.const' op requires attribute
 'values'``). TFLite's tensor names become the ops' locations.
+
+Dynamic batch: TensorFlow's converter writes Keras models with a dynamic
+batch (``shape_signature`` ``[-1, 96, 96, 3]``), PyTorch's ONNX exporter a
+``dim_param`` batch axis. TFLite, TFLite Micro and onnxruntime run such
+files at batch 1, and so does the import: a dynamic leading dimension of an
+input is pinned to 1 (``Imported.input_shapes`` says so), other dimensions
+are set with ``input_shapes={name: (1, 3, 224, 224)}`` (ONNX; a .tflite
+file's tensors hold shapes for batch 1 only), and any dimension left dynamic
+is an error naming the input.
 """
 
 from __future__ import annotations
@@ -40,19 +49,32 @@ class Imported:
     mlir: str | bytes
     kind: str  # "onnx", "tflite" or "mlir"
     notes: list[str] = field(default_factory=list)
+    # Each input as it is compiled, e.g. "input_1: 1x96x96x3xf32 (batch pinned from ?)"
+    # (ONNX and TFLite inputs; empty for MLIR files).
+    input_shapes: list[str] = field(default_factory=list)
 
 
-def import_model(path: str | Path, quiet: bool = False) -> Imported:
+def import_model(
+    path: str | Path, quiet: bool = False, input_shapes: dict[str, tuple[int, ...]] | None = None
+) -> Imported:
+    """Imports ``path``. ``input_shapes`` sets an input's dynamic dimensions
+    (by input name; a dynamic batch is pinned to 1 without it)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if not p.is_file():
         raise InputError(f"{p}: not a file")
     suffix = p.suffix.lower()
+    shapes = dict(input_shapes or {})
+    for name, dims in shapes.items():
+        if not dims or any(not isinstance(d, int) or isinstance(d, bool) or d <= 0 for d in dims):
+            raise InputError(f"{p}: input shape for '{name}' must be positive sizes, got {dims!r}")
     if suffix == ".onnx":
-        return _import_onnx(p, quiet)
+        return _import_onnx(p, quiet, shapes)
     if suffix == ".tflite":
-        return _import_tflite(p, quiet)
+        return _import_tflite(p, quiet, shapes)
+    if shapes:
+        raise InputError(f"{p}: input shapes can be set for .onnx and .tflite models only, not {p.suffix} files")
     if suffix in MLIR_SUFFIXES:
         data = p.read_bytes()
         return Imported(source=p, mlir=data if suffix == ".mlirbc" else data.decode("utf-8", "replace"), kind="mlir")
@@ -80,8 +102,15 @@ def model_files(path: Path) -> list[Path]:
     return sorted(set(files))
 
 
-def load_onnx(p: Path, quiet: bool = False) -> tuple[object, list[str]]:
-    """Loads, checks, upgrades and shape-infers an ONNX model."""
+def load_onnx(
+    p: Path,
+    quiet: bool = False,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    shapes_out: list[str] | None = None,
+) -> tuple[object, list[str]]:
+    """Loads, checks, upgrades and shape-infers an ONNX model (its dynamic
+    input dimensions set first: :func:`pin_onnx_inputs`, whose lines go to
+    ``shapes_out``)."""
     import onnx
     import onnx.version_converter
 
@@ -93,7 +122,7 @@ def load_onnx(p: Path, quiet: bool = False) -> tuple[object, list[str]]:
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid model"
+        first = " ".join(str(e).split()) or "invalid model"  # the whole message, on one line
         raise InputError(f"{p}: the ONNX checker rejects the model: {first}") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is not None and opset < MIN_OPSET:
@@ -114,6 +143,7 @@ def load_onnx(p: Path, quiet: bool = False) -> tuple[object, list[str]]:
         notes.append(note)
         if not quiet:
             print(f"note: {note}", file=sys.stderr)
+    shown = pin_onnx_inputs(model, p, input_shapes or {})
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:  # noqa: BLE001
@@ -129,14 +159,84 @@ def load_onnx(p: Path, quiet: bool = False) -> tuple[object, list[str]]:
             if d.dim_value == 0:
                 shape = "x".join(str(x.dim_value) for x in dims)
                 raise InputError(f"{p}: '{vi.name}' has a zero-size dimension {i} ({shape}): an empty tensor")
+    notes.extend(f"input {line}" for line in shown if "(" in line)
+    if shapes_out is not None:
+        shapes_out.extend(shown)
     return model, notes
 
 
-def _import_onnx(p: Path, quiet: bool) -> Imported:
+_ONNX_TYPES = {1: "f32", 2: "ui8", 3: "i8", 4: "ui16", 5: "i16", 6: "i32", 7: "i64", 9: "i1", 10: "f16", 11: "f64",
+               12: "ui32", 13: "ui64", 16: "bf16"}  # fmt: skip
+
+
+def _shape_text(name: str, dims: list[int], elem: str, why: str) -> str:
+    return f"{name}: {'x'.join(str(d) for d in dims)}x{elem}" + (f" ({why})" if why else "")
+
+
+def _check_given(p: Path, names: list[str], shapes: dict[str, tuple[int, ...]]) -> None:
+    unknown = sorted(set(shapes) - set(names))
+    if unknown:
+        raise InputError(
+            f"{p}: no input named '{unknown[0]}' to set the shape of (the inputs: {', '.join(names) or 'none'})"
+        )
+
+
+def pin_onnx_inputs(model: Any, p: Path, shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """Makes the graph inputs' shapes static, in place: the dimensions given in
+    ``shapes`` (which must agree with the file's static ones), then a dynamic
+    leading dimension (the batch) pinned to 1. Returns one line per input,
+    ``name: 1x3x8x8xf32`` with what changed in parentheses. A dimension left
+    dynamic is an error naming the input."""
+    weights = {i.name for i in model.graph.initializer}
+    inputs = [vi for vi in model.graph.input if vi.name not in weights]
+    _check_given(p, [vi.name for vi in inputs], shapes)
+    lines = []
+    for vi in inputs:
+        tt = vi.type.tensor_type
+        given = shapes.get(vi.name)
+        if not tt.HasField("shape"):  # unknown rank
+            if given is None:
+                raise InputError(f"{p}: input '{vi.name}' has no shape: give it one with --input-shape {vi.name}=...")
+            for _ in given:
+                tt.shape.dim.add()
+        dims = tt.shape.dim
+        if given is not None and len(given) != len(dims):
+            raise InputError(f"{p}: input '{vi.name}' has rank {len(dims)}, the shape given for it rank {len(given)}")
+        why: list[str] = []
+        for i, d in enumerate(dims):
+            was = f"'{d.dim_param}'" if d.dim_param else "?"
+            if d.HasField("dim_value"):
+                if given is not None and given[i] != d.dim_value:
+                    raise InputError(
+                        f"{p}: input '{vi.name}' has dimension {i} fixed at {d.dim_value} in the file; "
+                        f"the shape given says {given[i]}"
+                    )
+                continue
+            if given is not None:
+                d.Clear()
+                d.dim_value = given[i]
+                why.append(f"dim {i} set from {was}")
+            elif i == 0:
+                d.Clear()
+                d.dim_value = 1
+                why.append(f"batch pinned from {was}")
+            else:
+                raise InputError(
+                    f"{p}: dynamic shapes are not supported: '{vi.name}' has a dynamic dimension {i} ({was}); "
+                    f"set it with --input-shape {vi.name}="
+                    + "x".join(str(x.dim_value) if x.HasField("dim_value") else "N" for x in dims)
+                )
+        elem = _ONNX_TYPES.get(tt.elem_type, f"type{tt.elem_type}")
+        lines.append(_shape_text(vi.name, [d.dim_value for d in dims], elem, ", ".join(why)))
+    return lines
+
+
+def _import_onnx(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None = None) -> Imported:
     from iree.compiler import ir
     from iree.compiler.extras import onnx_importer
 
-    model, notes = load_onnx(p, quiet)
+    shown: list[str] = []
+    model, notes = load_onnx(p, quiet, shapes, shown)
     context = ir.Context()
     try:
         info = onnx_importer.ModelInfo(model)  # type: ignore[arg-type]
@@ -148,7 +248,7 @@ def _import_onnx(p: Path, quiet: bool) -> Imported:
         raise InputError(f"{p}: IREE's ONNX importer produced invalid IR: {e}") from None
     except Exception as e:  # noqa: BLE001 - the importer raises plain exceptions
         raise InputError(f"{p}: IREE's ONNX importer failed: {type(e).__name__}: {e}") from None
-    return Imported(source=p, mlir=module.get_asm(), kind="onnx", notes=notes)
+    return Imported(source=p, mlir=module.get_asm(), kind="onnx", notes=notes, input_shapes=shown)
 
 
 def _tosa_converter() -> Any:
@@ -182,22 +282,131 @@ def _captured_stderr(run: Callable[[], object]) -> tuple[object, str]:
         return result, f.read().decode("utf-8", "replace")
 
 
-def _import_tflite(p: Path, quiet: bool) -> Imported:
+# TFLite's TensorType enum (schema.fbs) as MLIR element types.
+_TFLITE_TYPES = {0: "f32", 1: "f16", 2: "i32", 3: "ui8", 4: "i64", 6: "i1", 7: "i16", 9: "i8", 10: "f64",
+                 12: "ui64", 15: "ui32", 16: "ui16", 17: "i4"}  # fmt: skip
+
+
+class _FlatBuffer:
+    """Just enough of the FlatBuffers wire format to read and patch a TFLite
+    model's tensor shapes in place (tables, vectors of offsets, int32 vectors,
+    strings); the fields are those of TFLite's schema.fbs."""
+
+    def __init__(self, data: bytearray) -> None:
+        self.data = data
+
+    def u32(self, pos: int) -> int:
+        return int.from_bytes(self.data[pos : pos + 4], "little")
+
+    def i32(self, pos: int) -> int:
+        return int.from_bytes(self.data[pos : pos + 4], "little", signed=True)
+
+    def field(self, table: int, index: int) -> int | None:
+        """Position of field ``index`` of the table at ``table``, or None when absent."""
+        vtable = table - self.i32(table)
+        vsize = int.from_bytes(self.data[vtable : vtable + 2], "little")
+        slot = 4 + 2 * index
+        if slot + 2 > vsize:
+            return None
+        off = int.from_bytes(self.data[vtable + slot : vtable + slot + 2], "little")
+        return table + off if off else None
+
+    def ref(self, pos: int | None) -> int | None:
+        return None if pos is None else pos + self.u32(pos)
+
+    def vector(self, table: int, index: int) -> tuple[int, int]:
+        """(position of the first element, length) of a vector field; (0, 0) when absent."""
+        v = self.ref(self.field(table, index))
+        return (0, 0) if v is None else (v + 4, self.u32(v))
+
+    def tables(self, table: int, index: int) -> list[int]:
+        start, n = self.vector(table, index)
+        return [start + 4 * i + self.u32(start + 4 * i) for i in range(n)]
+
+    def ints(self, table: int, index: int) -> list[int]:
+        start, n = self.vector(table, index)
+        return [self.i32(start + 4 * i) for i in range(n)]
+
+    def string(self, table: int, index: int) -> str:
+        start, n = self.vector(table, index)
+        return bytes(self.data[start : start + n]).decode("utf-8", "replace")
+
+
+def pin_tflite_inputs(data: bytes, p: Path, shapes: dict[str, tuple[int, ...]]) -> tuple[bytes, list[str]]:
+    """A TFLite model with its dynamic dimensions pinned, as TFLite's
+    interpreter runs it: TensorFlow's converter writes each tensor's
+    ``shape`` at batch 1 and its ``shape_signature`` with -1 for a dynamic
+    dimension, so every -1 becomes the ``shape`` value (the same bytes, patched
+    in place). Only a dynamic leading dimension (the batch) of an input is
+    pinned; another dynamic input dimension is an error, and so is a shape in
+    ``shapes`` other than the file's batch-1 shape (the file's tensors hold
+    shapes for that size only). Returns the bytes and one line per input."""
+    fb = _FlatBuffer(bytearray(data))
+    try:
+        subgraphs = fb.tables(fb.u32(0), 2)  # Model.subgraphs
+        if not subgraphs:
+            raise InputError(f"{p}: the TFLite model has no subgraph")
+        main = subgraphs[0]
+        tensors = fb.tables(main, 0)  # SubGraph.tensors
+        inputs = [tensors[i] for i in fb.ints(main, 1)]  # SubGraph.inputs
+        names = [fb.string(t, 3) for t in inputs]  # Tensor.name
+        _check_given(p, names, shapes)
+        lines = []
+        for t, name in zip(inputs, names, strict=True):
+            shape, sig = fb.ints(t, 0), fb.ints(t, 7)  # Tensor.shape, Tensor.shape_signature
+            dynamic = [i for i, d in enumerate(sig) if d < 0] if len(sig) == len(shape) else []
+            for i in dynamic:
+                if i != 0:
+                    raise InputError(
+                        f"{p}: dynamic shapes are not supported: '{name}' has a dynamic dimension {i} "
+                        f"(shape_signature {sig}); a .tflite file's tensors hold shapes for one size only"
+                    )
+            given = shapes.get(name)
+            if given is not None and tuple(given) != tuple(shape):
+                raise InputError(
+                    f"{p}: input '{name}' can only be {'x'.join(map(str, shape))} (the shape the file's tensors "
+                    f"were converted for), not {'x'.join(map(str, given))}"
+                )
+            type_pos = fb.field(t, 1)  # Tensor.type (a byte; default FLOAT32)
+            ttype = fb.data[type_pos] if type_pos is not None else 0
+            why = "batch pinned from ?" if dynamic else ""
+            lines.append(_shape_text(name, shape, _TFLITE_TYPES.get(ttype, f"type{ttype}"), why))
+        for sg in subgraphs:
+            for t in fb.tables(sg, 0):
+                shape = fb.ints(t, 0)
+                start, n = fb.vector(t, 7)
+                if n != len(shape):
+                    continue
+                for i in range(n):
+                    if fb.i32(start + 4 * i) < 0:
+                        fb.data[start + 4 * i : start + 4 * i + 4] = shape[i].to_bytes(4, "little", signed=True)
+    except (IndexError, ValueError, OverflowError):
+        raise InputError(f"{p}: not a readable TFLite flatbuffer (its tensor table is cut short)") from None
+    return bytes(fb.data), lines
+
+
+def _import_tflite(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None = None) -> Imported:
     import io
 
     from iree.compiler import ir
 
     conv = _tosa_converter()
-    head = p.read_bytes()[:8]
-    if len(head) < 8 or head[4:8] != b"TFL3":
+    raw = p.read_bytes()
+    if len(raw) < 8 or raw[4:8] != b"TFL3":
         raise InputError(f"{p}: not a TFLite flatbuffer (no 'TFL3' identifier)")
+    pinned, shown = pin_tflite_inputs(raw, p, shapes or {})
     sink = io.BytesIO()
 
-    def convert() -> None:
+    def convert(path: str) -> None:
         # Locations on: TFLite's tensor names become the ops' locations in the imported module.
-        conv.tflite_flatbuffer_to_tosa_mlir(str(p), sink, debug_info=conv.TosaConverterDebugInfo.Enable)
+        conv.tflite_flatbuffer_to_tosa_mlir(path, sink, debug_info=conv.TosaConverterDebugInfo.Enable)
 
-    outcome, log = _captured_stderr(convert)
+    with tempfile.TemporaryDirectory(prefix="serenity-tflite-") as d:
+        source = str(p)
+        if pinned != raw:  # the converter reads a file: give it the pinned copy
+            source = str(Path(d) / p.name)
+            Path(source).write_bytes(pinned)
+        outcome, log = _captured_stderr(lambda: convert(source))
     if isinstance(outcome, Exception):
         said = [line.strip() for line in log.splitlines() if "error:" in line]
         # absl's own lines: 'E0000 00:00:... file.cc:31] message'
@@ -215,7 +424,7 @@ def _import_tflite(p: Path, quiet: bool) -> Imported:
         raise InputError(
             f"{p}: IREE cannot read the TOSA that tosa-converter-for-tflite {version} produced: {e}"
         ) from None
-    notes = []
+    notes = [f"input {line}" for line in shown if "(" in line]
     if "tosa.rescale" in text or "!quant." in text:
         note = (
             f"{p.name} is quantized: its TOSA rescales were seen to saturate differently from TFLite's "
@@ -224,4 +433,4 @@ def _import_tflite(p: Path, quiet: bool) -> Imported:
         notes.append(note)
         if not quiet:
             print(f"note: {note}", file=sys.stderr)
-    return Imported(source=p, mlir=data, kind="tflite", notes=notes)
+    return Imported(source=p, mlir=data, kind="tflite", notes=notes, input_shapes=shown)
