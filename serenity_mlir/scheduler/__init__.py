@@ -11,6 +11,7 @@
 """
 
 from serenity_mlir.scheduler.bounds import closure_lower_bound, working_set_bound
+from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.graph import (
     Buffer,
     Graph,
@@ -37,6 +38,7 @@ from serenity_mlir.scheduler.schedule import (
 )
 
 __all__ = [
+    "DEFAULT_WORK_LIMIT",
     "SCHEDULERS",
     "Buffer",
     "Graph",

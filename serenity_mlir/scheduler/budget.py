@@ -1,11 +1,32 @@
 """The global limits of one ``schedule(g, "serenity")`` call, shared by
-every search it runs: a deadline, a state count and a byte limit on the
-search's stored state (``--memory-limit``)."""
+every search it runs: a work budget (sets stored, the deterministic limit),
+a deadline (the wall-clock backstop) and a byte limit on the search's stored
+state (``--memory-limit``).
+
+The work budget is what makes the output a function of the input and the
+flags alone: the same graph with the same ``work_limit`` gives the same
+order on a quiet machine and on a loaded one. The deadline only ends a
+search that the work budget did not end in time (a slow machine, or a
+``--time-limit`` the user set low); the result then says so
+(``stopped_by="time-limit"``) and may differ from run to run."""
 
 from __future__ import annotations
 
 import os
 import time
+
+# The default work budget of one ``schedule()`` call: sets stored by all its
+# searches together (``work_limit``, ``--work-limit``). About 10-15 s of
+# search on a hard graph here (WS(128): 70,000-110,000 sets a second on a
+# quiet machine), so the 60 s wall-clock default stays a backstop even on a
+# machine loaded three times over; the bundled samples need at most 42,525
+# (randwire_cifar100) and WS(64) 493,628 to prove their optimum.
+DEFAULT_WORK_LIMIT = 1_000_000
+
+# What ended a search early (``ScheduleResult.stopped_by``).
+WORK_LIMIT = "work-limit"
+TIME_LIMIT = "time-limit"
+MEMORY_LIMIT = "memory-limit"
 
 # Share of the machine's available memory the search may hold by default.
 DEFAULT_MEMORY_SHARE = 0.5
@@ -14,7 +35,8 @@ FALLBACK_MEMORY_LIMIT = 2 << 30
 
 
 class OutOfBudget(Exception):
-    """The global time, state or memory limit is spent."""
+    """The global work, time or memory limit is spent: ``args[0]`` is
+    :data:`WORK_LIMIT`, :data:`TIME_LIMIT` or :data:`MEMORY_LIMIT`."""
 
 
 def available_memory() -> int | None:
@@ -48,17 +70,24 @@ def bytes_per_state(n: int) -> int:
 
 
 class Budget:
-    """A deadline (a ``time.perf_counter`` value), a state limit and a byte
-    limit on stored state, and the sets stored so far by every search."""
+    """A work limit (sets stored), a deadline (a ``time.perf_counter``
+    value) and a byte limit on stored state, the sets stored so far by every
+    search, and which limit ended the work early (``stopped``)."""
 
-    def __init__(self, deadline: float | None, state_limit: int | None, memory_limit: int | None = None) -> None:
+    def __init__(self, deadline: float | None, work_limit: int | None, memory_limit: int | None = None) -> None:
         self.deadline = deadline
-        self.state_limit = state_limit
+        self.work_limit = work_limit
         self.memory_limit = memory_limit
         self.states = 0
+        self.stopped: str | None = None
 
     def expired(self) -> bool:
-        return self.deadline is not None and time.perf_counter() > self.deadline
+        """Past the deadline (recorded: a step skipped for time makes the
+        result depend on the machine's speed, and the result says so)."""
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.stopped = self.stopped or TIME_LIMIT
+            return True
+        return False
 
     def max_stored(self, n: int) -> int | None:
         """Sets one search on ``n`` nodes may hold at once under the byte limit."""
@@ -66,8 +95,13 @@ class Budget:
             return None
         return max(1, self.memory_limit // bytes_per_state(n))
 
+    def stop(self, why: str) -> OutOfBudget:
+        """Records ``why`` (the first limit reached wins) and returns the exception to raise."""
+        self.stopped = self.stopped or why
+        return OutOfBudget(why)
+
     def check(self) -> None:
+        if self.work_limit is not None and self.states > self.work_limit:
+            raise self.stop(WORK_LIMIT)
         if self.expired():
-            raise OutOfBudget("time")
-        if self.state_limit is not None and self.states > self.state_limit:
-            raise OutOfBudget("states")
+            raise self.stop(TIME_LIMIT)

@@ -35,14 +35,15 @@ and an anytime answer, over the threshold search of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from serenity_mlir.scheduler.bounds import closure_lower_bound, working_set_bound
-from serenity_mlir.scheduler.budget import Budget, OutOfBudget
-from serenity_mlir.scheduler.graph import Buffer, Graph, ancestor_masks
+from serenity_mlir.scheduler.budget import MEMORY_LIMIT, Budget, OutOfBudget
+from serenity_mlir.scheduler.graph import Buffer, Graph, peak, stable_topological_order
 from serenity_mlir.scheduler.levels import beam_search, level_dp
 from serenity_mlir.scheduler.orders import greedy, random_topo, reverse_post_order
-from serenity_mlir.scheduler.problem import Problem, build_problem, graph_buffers, members, order_steps
+from serenity_mlir.scheduler.problem import Problem, build_problem, graph_buffers, order_steps
 from serenity_mlir.scheduler.search import RunCap, stored_ceiling, threshold_search
 
 # First cap (stored sets) of one threshold search; doubled on each retry.
@@ -65,6 +66,9 @@ class EngineResult:
     upper_bound_first: int  # best cheap order's peak (before any search)
     segments: int
     notes: list[str] = field(default_factory=list)
+    # The limit that ended the work early ("work-limit", "time-limit",
+    # "memory-limit"; None: every step ran, or the answer is proven anyway).
+    stopped_by: str | None = None
 
 
 @dataclass
@@ -82,50 +86,80 @@ class _Seg:
 # ---------------------------------------------------------------- decomposition
 
 
-def cut_nodes(n: int, preds: list[set[int]]) -> list[int]:
+def cut_nodes(n: int, preds: list[set[int]], order: list[int] | None = None) -> list[int]:
     """Nodes that every other node is an ancestor or a descendant of, in
-    topological order (their ancestor sets are nested)."""
-    anc = ancestor_masks(n, preds)
-    desc_count = [0] * n
+    topological order. Linear time (no ancestor sets): in a topological
+    order, the node at position ``i`` is a cut node exactly when every node
+    before it has a successor at a position ``<= i`` (then, from ``i - 1``
+    down, each reaches the node through that successor) and every node after
+    it has a predecessor at a position ``>= i``. ``order``: a topological
+    order of the nodes (default: one is computed)."""
+    if order is None:
+        order = stable_topological_order(n, preds)
+    pos = [0] * n
+    for i, v in enumerate(order):
+        pos[v] = i
+    first_succ = [n] * n  # by position: the earliest position of a successor
+    last_pred = [-1] * n  # by position: the latest position of a predecessor
     for v in range(n):
-        m = anc[v]
-        while m:
-            low = m & -m
-            desc_count[low.bit_length() - 1] += 1
-            m ^= low
-    cuts = [v for v in range(n) if anc[v].bit_count() + desc_count[v] == n - 1]
-    cuts.sort(key=lambda v: anc[v].bit_count())
+        pv = pos[v]
+        for p in preds[v]:
+            pp = pos[p]
+            if pv < first_succ[pp]:
+                first_succ[pp] = pv
+            if pp > last_pred[pv]:
+                last_pred[pv] = pp
+    after = [n] * (n + 1)  # after[i]: the least last_pred at positions >= i
+    for i in range(n - 1, -1, -1):
+        after[i] = min(after[i + 1], last_pred[i])
+    cuts = []
+    before = -1  # the largest first_succ at positions < i
+    for i in range(n):
+        if before <= i and after[i + 1] >= i:
+            cuts.append(order[i])
+        before = max(before, first_succ[i])
     return cuts
 
 
 def split(g: Graph) -> list[list[int]]:
-    """The segments of ``g``: each ends with a cut node (but the last)."""
+    """The segments of ``g``: each ends with a cut node (but the last). A
+    cut node's ancestors are exactly the nodes before it in a topological
+    order, so the segments are runs of that order (each in index order)."""
     n = g.num_nodes
     preds = [set(p) for p in g.preds]
-    cuts = cut_nodes(n, preds)
-    anc = ancestor_masks(n, preds)
+    # The index order is topological (the program order) in every graph
+    # built by from_edges; checked, as it costs one look at each edge.
+    indexed = all(p < v for v in range(n) for p in preds[v])
+    order = list(range(n)) if indexed else stable_topological_order(n, preds)
+    cut = set(cut_nodes(n, preds, order))
     segs: list[list[int]] = []
-    prev = 0
-    for c in cuts:
-        upto = anc[c] | (1 << c)
-        seg = upto & ~prev
-        segs.append(members(seg))
-        prev = upto
-    rest = ((1 << n) - 1) & ~prev
-    if rest:
-        segs.append(members(rest))
+    seg: list[int] = []
+    for v in order:
+        seg.append(v)
+        if v in cut:
+            segs.append(sorted(seg))
+            seg = []
+    if seg:
+        segs.append(sorted(seg))
     return segs
 
 
-def _segment(g: Graph, bufs: list[Buffer], done: set[int], nodes: list[int]) -> tuple[list[set[int]], list[Buffer]]:
+def _segment(
+    g: Graph, bufs: list[Buffer], done: set[int], nodes: list[int], candidates: list[int] | None = None
+) -> tuple[list[set[int]], list[Buffer]]:
     """The problem of scheduling ``nodes`` once exactly ``done`` has run:
     local order constraints and the buffers alive during it, such that its
-    live bytes equal the whole graph's at every step."""
+    live bytes equal the whole graph's at every step. ``candidates``: the
+    indices (ascending) of the buffers that can matter, every buffer
+    allocated in ``nodes`` or alive after ``done`` among them (default:
+    all; :func:`_segments` passes the few that do, so a long chain of
+    segments costs linear time)."""
     local = {v: i for i, v in enumerate(nodes)}
     segset = set(nodes)
     preds = [{local[p] for p in g.preds[v] if p in segset} for v in nodes]
     out: list[Buffer] = []
-    for b in bufs:
+    for j in candidates if candidates is not None else range(len(bufs)):
+        b = bufs[j]
         inherited = b.alloc is None or b.alloc in done
         if not inherited and b.alloc not in segset:
             continue  # allocated later
@@ -138,6 +172,33 @@ def _segment(g: Graph, bufs: list[Buffer], done: set[int], nodes: list[int]) -> 
     return preds, out
 
 
+def _segments(g: Graph, bufs: list[Buffer], groups: list[list[int]]) -> Iterator[tuple[list[set[int]], list[Buffer]]]:
+    """:func:`_segment` of each group in turn, visiting only the buffers
+    alive at the group's start or allocated in it (kept up to date as the
+    groups pass), not every buffer of the graph for every group."""
+    allocated: dict[int, list[int]] = {}
+    used_by: dict[int, list[int]] = {}
+    remaining = [len(b.users) for b in bufs]
+    alive: set[int] = set()
+    for j, b in enumerate(bufs):
+        if b.alloc is None:
+            alive.add(j)
+        else:
+            allocated.setdefault(b.alloc, []).append(j)
+        for u in b.users:
+            used_by.setdefault(u, []).append(j)
+    done: set[int] = set()
+    for nodes in groups:
+        own = [j for v in nodes for j in allocated.get(v, ())]
+        yield _segment(g, bufs, done, nodes, sorted(alive.union(own)))
+        done.update(nodes)
+        alive.update(own)
+        for v in nodes:
+            for j in used_by.get(v, ()):
+                remaining[j] -= 1
+        alive = {j for j in alive if bufs[j].output or remaining[j] > 0}
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -145,32 +206,37 @@ def solve(
     g: Graph,
     *,
     deadline: float | None,
-    state_limit: int | None,
+    work_limit: int | None,
     memory_limit: int | None = None,
     divide: bool = True,
 ) -> EngineResult:
     """Schedules ``g`` (see the module docstring). Every order returned is a
-    valid topological order of ``g``; ``optimal`` only when proven."""
-    budget = Budget(deadline, state_limit, memory_limit)
+    valid topological order of ``g``; ``optimal`` only when proven.
+    ``work_limit``: sets the searches may store in all (the deterministic
+    limit); ``deadline``: the wall-clock backstop."""
+    budget = Budget(deadline, work_limit, memory_limit)
     bufs = graph_buffers(g)
     n = g.num_nodes
     groups = split(g) if divide else [list(range(n))]
     segs: list[_Seg] = []
-    done: set[int] = set()
     notes: list[str] = []
     # 1. Segments, cheap orders and bounds (these are cheap, but still honour
     # the deadline: a segment left without its bounds keeps greedy and 0).
-    for nodes in groups:
-        preds, sbufs = _segment(g, bufs, done, nodes)
+    for i, (nodes, (preds, sbufs)) in enumerate(zip(groups, _segments(g, bufs, groups), strict=True)):
+        if not i & 255 and budget.expired():
+            # Out of time before every segment has an order (a very long
+            # graph on a short limit): the program order, with what is proven.
+            return _program_answer(g, segs, budget)
         prob = build_problem(len(nodes), preds, sbufs)
         order = greedy(prob)
         hi, _ = order_steps(prob, order)
         segs.append(_Seg(nodes, preds, sbufs, prob, order, hi, working_set_bound(prob)))
-        done.update(nodes)
     for seg in segs:
         if budget.expired():
             break
         prob = seg.prob
+        if prob.n <= 1:
+            continue  # one order only
         cands = [list(range(prob.n)), reverse_post_order(prob)] + [random_topo(prob, s) for s in range(4)]
         for o in cands:
             pk, _ = order_steps(prob, o)
@@ -193,6 +259,9 @@ def solve(
         seg.lo = closure_lower_bound(
             seg.prob.n, seg.preds, seg.bufs, deadline=deadline, start=seg.lo, critical=CRITICAL
         )
+        # A bound cut short by the deadline is still valid, but weaker: the
+        # result then depends on the machine's speed (expired() records it).
+        budget.expired()
         glob_lo = max(glob_lo, seg.lo)
     first_ub = max((s.hi for s in segs), default=0)
     # 2. Beam search and the meta-search, on the segments that decide the peak.
@@ -205,7 +274,7 @@ def solve(
                 seg.hi, seg.order = pk, o
             glob_lo = _meta_search(seg, budget, glob_lo)
     except OutOfBudget as e:
-        notes.append(f"stopped at the {e.args[0]} limit")
+        notes.append(f"stopped by the {e.args[0]} after {budget.states} sets stored")
     order = [seg.nodes[v] for seg in segs for v in seg.order]
     pk = max((s.hi for s in segs), default=0)
     lo = max((s.lo for s in segs), default=0)
@@ -213,16 +282,38 @@ def solve(
     if n == 0:
         pk = lo = sum(b.size for b in bufs if b.alloc is None)
     taus = [s.tau for s in segs if s.tau]
+    optimal = lo >= pk
     return EngineResult(
         order=order,
         peak=pk,
         lower_bound=min(lo, pk),
-        optimal=lo >= pk,
+        optimal=optimal,
         states=budget.states,
         tau=max(taus) if taus else pk,
         upper_bound_first=first_ub,
         segments=len(segs),
         notes=notes,
+        stopped_by=None if optimal else budget.stopped,
+    )
+
+
+def _program_answer(g: Graph, segs: list[_Seg], budget: Budget) -> EngineResult:
+    """The program (index) order of ``g``, with the lower bounds of the
+    segments built so far: the answer when time ran out that early."""
+    order = list(range(g.num_nodes))
+    pk = peak(g, order)
+    lo = min(max((s.lo for s in segs), default=0), pk)
+    return EngineResult(
+        order=order,
+        peak=pk,
+        lower_bound=lo,
+        optimal=lo >= pk,
+        states=budget.states,
+        tau=pk,
+        upper_bound_first=pk,
+        segments=len(segs),
+        notes=["stopped by the time-limit before every segment had an order: the program order"],
+        stopped_by=None if lo >= pk else budget.stopped,
     )
 
 
@@ -248,7 +339,7 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
             res = threshold_search(seg.prob, tau, budget, cap)
         except RunCap:
             if cap >= stored_ceiling(budget, seg.prob.n):
-                raise OutOfBudget("memory") from None
+                raise budget.stop(MEMORY_LIMIT) from None
             cap *= 2
             # At lo the budget cannot get tighter: try the middle (a found
             # order lowers hi cheaply); elsewhere move halfway toward lo.

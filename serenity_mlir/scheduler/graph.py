@@ -198,6 +198,13 @@ def load_graph_json(text: str, source: str = "<graph>") -> Graph:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise GraphError(f"{source}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+    except RecursionError:
+        # Arrays or objects nested deeper than the parser's recursion limit
+        # (no graph needs more than three levels).
+        raise GraphError(f"{source}: invalid graph: JSON nested too deeply") from None
+    except ValueError as e:
+        # An integer of more digits than Python converts (sys.set_int_max_str_digits).
+        raise GraphError(f"{source}: invalid JSON: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
         raise GraphError(f"{source}: expected an object with a 'nodes' list")
     names: list[str] = []

@@ -14,7 +14,7 @@ import heapq
 import time
 from dataclasses import dataclass
 
-from serenity_mlir.scheduler.budget import Budget, OutOfBudget
+from serenity_mlir.scheduler.budget import TIME_LIMIT, Budget
 from serenity_mlir.scheduler.problem import Problem
 
 
@@ -124,5 +124,5 @@ def beam_search(prob: Problem, width: int, budget: Budget) -> tuple[int, list[in
     run = level_dp(prob, width=width, deadline=budget.deadline)
     budget.states += run.states
     if run.stopped is not None:
-        raise OutOfBudget(run.stopped)
+        raise budget.stop(TIME_LIMIT)
     return run.best()

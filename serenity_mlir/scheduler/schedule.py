@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 
 from serenity_mlir.errors import ScheduleError
 from serenity_mlir.scheduler.bounds import working_set_bound
-from serenity_mlir.scheduler.budget import bytes_per_state, default_memory_limit
+from serenity_mlir.scheduler.budget import (
+    DEFAULT_WORK_LIMIT,
+    MEMORY_LIMIT,
+    TIME_LIMIT,
+    WORK_LIMIT,
+    bytes_per_state,
+    default_memory_limit,
+)
 from serenity_mlir.scheduler.engine import solve
 from serenity_mlir.scheduler.graph import Graph, check_order, peak
 from serenity_mlir.scheduler.levels import backtrack, level_dp
@@ -26,6 +33,16 @@ from serenity_mlir.scheduler.orders import greedy, greedy_order, kahn_order, pro
 from serenity_mlir.scheduler.problem import make_problem
 
 SCHEDULERS = ("serenity", "dp", "program", "greedy", "kahn")
+
+
+class _Unset:
+    """The default of a keyword that was not given."""
+
+
+_UNSET = _Unset()
+# Seconds the final check of an order takes per node and edge (measured on
+# a 100,000-node chain here, under load, with a margin).
+_CHECK_SECONDS_PER_ITEM = 1.5e-5
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,12 @@ class ScheduleResult:
     # segments divide-and-conquer found (serenity only).
     tau_bytes: int = 0
     segments: int = 0
+    # What ended the search before it proved its answer: "work-limit" (the
+    # deterministic budget: the same input and flags give the same order
+    # anywhere), "time-limit" (the wall-clock backstop: the order may differ
+    # on a faster or less loaded machine), "memory-limit"; None when nothing
+    # did (or the scheduler does not search).
+    stopped_by: str | None = None
 
     def names(self, g: Graph) -> list[str]:
         return [g.names[v] for v in self.order]
@@ -64,6 +87,7 @@ def dp_schedule(
     *,
     time_limit: float | None = None,
     state_limit: int | None = None,
+    limit_name: str = WORK_LIMIT,
 ) -> ScheduleResult:
     """SERENITY's plain dynamic program (optimal under the memory model,
     :func:`serenity_mlir.scheduler.levels.level_dp`): one level per scheduled
@@ -73,7 +97,8 @@ def dp_schedule(
 
     Past ``time_limit`` seconds or ``state_limit`` states it completes its
     best partial schedules greedily and returns the best valid order it has
-    with ``optimal=False``.
+    with ``optimal=False`` (and ``stopped_by``: ``limit_name`` for the state
+    limit, "time-limit").
     """
     t0 = time.perf_counter()
     prob = make_problem(g, break_symmetry=False)
@@ -114,6 +139,7 @@ def dp_schedule(
         states=states,
         lower_bound_bytes=lb,
         notes=(f"stopped at the {'time' if run.stopped == 'time' else 'state'} limit after {states} states",),
+        stopped_by=TIME_LIMIT if run.stopped == "time" else limit_name,
     )
 
 
@@ -147,25 +173,41 @@ def schedule(
     scheduler: str = "serenity",
     *,
     time_limit: float | None = 60.0,
-    state_limit: int | None = 5_000_000,
+    work_limit: int | None = DEFAULT_WORK_LIMIT,
     memory_limit: int | None = None,
+    state_limit: int | None | _Unset = _UNSET,
 ) -> ScheduleResult:
     """Orders ``g`` with the named scheduler; every result is a checked,
     valid topological order whose ``peak_bytes`` is recomputed from scratch.
 
-    ``memory_limit``: bytes the search may keep stored (default, None: half
-    the machine's available memory). Like the time limit, it ends the search
-    with the best valid order found and ``optimal=False``."""
+    ``work_limit``: sets the search may store in all (default
+    :data:`~serenity_mlir.scheduler.budget.DEFAULT_WORK_LIMIT`; None: no
+    limit). It is what ends a long search, at the same point on any machine
+    under any load, so the order depends only on the graph and the limits.
+    ``time_limit``: seconds for the whole call, preprocessing included, a
+    backstop for slow machines (``stopped_by="time-limit"`` when it ended
+    the search). ``memory_limit``: bytes the search may keep stored
+    (default, None: half the machine's available memory). Each ends the
+    search with the best valid order found and ``optimal=False``.
+    ``state_limit``: the former name of ``work_limit`` (wins when given)."""
     t0 = time.perf_counter()
+    if not isinstance(state_limit, _Unset):
+        work_limit = state_limit
+    # The limit bounds the whole call: the engine stops early enough to leave
+    # the final check of its order (two linear passes over the graph) in time.
+    edges = sum(len(p) for p in g.preds)
+    reserve = 0.0 if time_limit is None else min(0.25 * time_limit, _CHECK_SECONDS_PER_ITEM * (g.num_nodes + edges))
+    deadline = None if time_limit is None else t0 + time_limit - reserve
     if memory_limit is None:
         memory_limit = default_memory_limit()
     if scheduler == "serenity":
-        res = _serenity(g, time_limit=time_limit, state_limit=state_limit, memory_limit=memory_limit)
+        res = _serenity(g, deadline=deadline, work_limit=work_limit, memory_limit=memory_limit)
     elif scheduler == "dp":
         per_state = bytes_per_state(g.num_nodes)
         by_memory = max(2, memory_limit // per_state)
-        limit = by_memory if state_limit is None else min(state_limit, by_memory)
-        res = dp_schedule(g, time_limit=time_limit, state_limit=limit)
+        limit = by_memory if work_limit is None else min(work_limit, by_memory)
+        name = MEMORY_LIMIT if work_limit is None or by_memory < work_limit else WORK_LIMIT
+        res = dp_schedule(g, time_limit=time_limit, state_limit=limit, limit_name=name)
     elif scheduler in ("program", "greedy", "kahn"):
         fn = {"program": program_order, "greedy": greedy_order, "kahn": kahn_order}[scheduler]
         order = fn(g)
@@ -186,10 +228,11 @@ def schedule(
             f"internal error: scheduler '{scheduler}' reported peak {res.peak_bytes} "
             f"but the order's peak is {recomputed}"
         )
+    optimal = res.optimal or (res.peak_bytes == res.lower_bound_bytes)
     return ScheduleResult(
         order=res.order,
         peak_bytes=res.peak_bytes,
-        optimal=res.optimal or (res.peak_bytes == res.lower_bound_bytes),
+        optimal=optimal,
         seconds=time.perf_counter() - t0,
         method=res.method,
         states=res.states,
@@ -197,16 +240,16 @@ def schedule(
         notes=res.notes,
         tau_bytes=res.tau_bytes,
         segments=res.segments,
+        stopped_by=None if optimal else res.stopped_by,
     )
 
 
 def _serenity(
-    g: Graph, *, time_limit: float | None, state_limit: int | None, memory_limit: int | None = None
+    g: Graph, *, deadline: float | None, work_limit: int | None, memory_limit: int | None = None
 ) -> ScheduleResult:
     """Divide and conquer + bounds + adaptive soft budgeting (:func:`~serenity_mlir.scheduler.engine.solve`)."""
     t0 = time.perf_counter()
-    deadline = None if time_limit is None else t0 + time_limit
-    r = solve(g, deadline=deadline, state_limit=state_limit, memory_limit=memory_limit)
+    r = solve(g, deadline=deadline, work_limit=work_limit, memory_limit=memory_limit)
     notes = [
         f"{r.segments} segment(s); first upper bound {r.upper_bound_first} B, final tau {r.tau} B",
         *r.notes,
@@ -225,4 +268,5 @@ def _serenity(
         notes=tuple(notes),
         tau_bytes=r.tau,
         segments=r.segments,
+        stopped_by=r.stopped_by,
     )

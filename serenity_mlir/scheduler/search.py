@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serenity_mlir.scheduler.budget import Budget, OutOfBudget
+from serenity_mlir.scheduler.budget import TIME_LIMIT, Budget
 from serenity_mlir.scheduler.problem import Problem
 
 _INF = 1 << 62
@@ -196,7 +196,7 @@ class _Diver:
             if visited >= limit:
                 break
             if not visited & 4095 and budget.expired():
-                raise OutOfBudget("time")
+                raise budget.stop(TIME_LIMIT)
         return None
 
 
@@ -279,7 +279,7 @@ def _expand_forward(
         count += 1
         if not count & 4095:
             if budget.expired():
-                raise OutOfBudget("time")
+                raise budget.stop(TIME_LIMIT)
             if len(nxt) > room:
                 raise RunCap
         x = ready
@@ -355,7 +355,7 @@ def _expand_backward(
         count += 1
         if not count & 4095:
             if budget.expired():
-                raise OutOfBudget("time")
+                raise budget.stop(TIME_LIMIT)
             if len(nxt) > room:
                 raise RunCap
         x = last

@@ -6,14 +6,17 @@ from __future__ import annotations
 import random
 from functools import cache
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from serenity_mlir.bench.scheduler import watts_strogatz_dag
+from serenity_mlir.errors import GraphError
+from serenity_mlir.scheduler import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.bounds import closure_lower_bound
 from serenity_mlir.scheduler.budget import Budget
 from serenity_mlir.scheduler.engine import cut_nodes, solve, split
-from serenity_mlir.scheduler.graph import Buffer, Graph, ancestor_masks, check_order, from_edges, peak
+from serenity_mlir.scheduler.graph import Buffer, Graph, ancestor_masks, check_order, from_edges, load_graph_json, peak
 from serenity_mlir.scheduler.orders import greedy, random_topo, reverse_post_order
 from serenity_mlir.scheduler.problem import graph_buffers, make_problem, order_steps
 from serenity_mlir.scheduler.schedule import brute_force, dp_schedule, schedule
@@ -186,8 +189,8 @@ def test_divided_equals_undivided(blocks: list[Graph]) -> None:
     g = chained(blocks)
     assert len(cut_nodes(g.num_nodes, [set(p) for p in g.preds])) >= len(blocks)
     assert sum(len(s) for s in split(g)) == g.num_nodes
-    a = solve(g, deadline=None, state_limit=None, divide=True)
-    b = solve(g, deadline=None, state_limit=None, divide=False)
+    a = solve(g, deadline=None, work_limit=None, divide=True)
+    b = solve(g, deadline=None, work_limit=None, divide=False)
     c = dp_schedule(g)
     assert a.optimal and b.optimal and c.optimal
     assert a.peak == b.peak == c.peak_bytes
@@ -216,9 +219,10 @@ def test_medium_ws_graph_is_proven_optimal_quickly() -> None:
 def test_time_limit_returns_a_valid_order() -> None:
     """How close to the limit it returns is a figure of ``bench-scheduler``."""
     g = watts_strogatz_dag(160, seed=3)
-    res = schedule(g, "serenity", time_limit=1.5, state_limit=None)
+    res = schedule(g, "serenity", time_limit=1.5, work_limit=None)
     assert not res.optimal
     assert res.method == "serenity-anytime"
+    assert res.stopped_by == "time-limit"
     assert res.lower_bound_bytes < res.peak_bytes
     _check(g, res.order, res.peak_bytes)
 
@@ -278,7 +282,7 @@ def test_budgeted_search_path_equals_exhaustive(g: Graph) -> None:
     _engine.SMALL_DP_STATES = 0
     try:
         for divide in (True, False):
-            r = _engine.solve(g, deadline=None, state_limit=None, divide=divide)
+            r = _engine.solve(g, deadline=None, work_limit=None, divide=divide)
             assert r.optimal
             assert r.peak == exhaustive(g)
             _check(g, r.order, r.peak)
@@ -312,3 +316,96 @@ def test_cheap_orders_are_valid_and_ancestors_any_index_order(g: Graph, data: st
                 want |= 1 << p
                 todo += preds[p]
         assert anc[v] == want
+
+
+# -- limits: work (deterministic), time (the backstop), long graphs (issue 24) ---
+
+
+def _cut_nodes_by_ancestor_sets(n: int, preds: list[set[int]]) -> list[int]:
+    """The definition, quadratic: every other node an ancestor or a descendant."""
+    anc = ancestor_masks(n, preds)
+    desc = [sum(1 for u in range(n) if (anc[u] >> v) & 1) for v in range(n)]
+    cuts = [v for v in range(n) if anc[v].bit_count() + desc[v] == n - 1]
+    return sorted(cuts, key=lambda v: anc[v].bit_count())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(dags(max_nodes=6), min_size=1, max_size=5))
+def test_linear_cut_nodes_match_the_definition(blocks: list[Graph]) -> None:
+    g = chained(blocks)
+    preds = [set(p) for p in g.preds]
+    assert cut_nodes(g.num_nodes, preds) == _cut_nodes_by_ancestor_sets(g.num_nodes, preds)
+
+
+def test_cut_nodes_in_any_index_order() -> None:
+    # Indices not in topological order: c -> a -> b, d beside a.
+    preds = [{2}, {0, 3}, set(), {2}]
+    assert cut_nodes(4, preds) == _cut_nodes_by_ancestor_sets(4, preds) == [2, 1]
+
+
+def _chain(n: int) -> Graph:
+    names = [f"n{i}" for i in range(n)]
+    return from_edges(names, [4] * n, [(names[i], names[i + 1]) for i in range(n - 1)], [names[-1]])
+
+
+def test_long_chain_is_linear() -> None:
+    """A 100,000-node chain: 100,000 segments, each cut found and each
+    problem built in time linear in the graph (it was quadratic: ancestor
+    masks, and every buffer visited for every segment)."""
+    import time
+
+    g = _chain(100_000)
+    t0 = time.perf_counter()
+    res = schedule(g, "serenity", time_limit=None)
+    seconds = time.perf_counter() - t0
+    assert res.optimal and res.peak_bytes == 8 and res.segments == 100_000
+    assert seconds < 60, f"took {seconds:.0f} s"
+
+
+def test_time_limit_bounds_the_whole_call_on_a_long_chain() -> None:
+    """The limit covers the preprocessing too: a short limit on a long
+    chain ends near it with a valid order (the program order at worst)."""
+    g = _chain(30_000)
+    res = schedule(g, "serenity", time_limit=0.5)
+    assert res.seconds <= 0.5 + 1.0, f"{res.seconds:.1f} s for a 0.5 s limit"
+    _check(g, res.order, res.peak_bytes)
+
+
+def test_work_limit_is_deterministic_and_named() -> None:
+    """The work budget ends the search at the same point every time: the
+    same order, peak and state count, whatever the clock says."""
+    g = watts_strogatz_dag(128, seed=1)
+    runs = [schedule(g, "serenity", time_limit=None, work_limit=30_000) for _ in range(2)]
+    a, b = runs
+    assert not a.optimal and a.stopped_by == "work-limit"
+    assert (a.order, a.peak_bytes, a.states, a.lower_bound_bytes) == (
+        b.order,
+        b.peak_bytes,
+        b.states,
+        b.lower_bound_bytes,
+    )
+    assert 30_000 < a.states < 30_000 + 20_000  # checked after each level: a small overshoot
+    _check(g, a.order, a.peak_bytes)
+
+
+def test_default_work_limit_keeps_ws64_optimal() -> None:
+    """The default work budget leaves room for the hardest bench graph that
+    is proven today (WS(64): 493,628 sets)."""
+    assert DEFAULT_WORK_LIMIT >= 2 * 493_628
+    g = watts_strogatz_dag(16, seed=1)
+    res = schedule(g, "serenity")
+    assert res.optimal and res.stopped_by is None
+
+
+def test_state_limit_is_the_work_limit() -> None:
+    g = watts_strogatz_dag(128, seed=1)
+    a = schedule(g, "serenity", time_limit=None, state_limit=20_000)
+    b = schedule(g, "serenity", time_limit=None, work_limit=20_000)
+    assert a.order == b.order and a.stopped_by == b.stopped_by == "work-limit"
+
+
+def test_deeply_nested_json_is_a_graph_error() -> None:
+    with pytest.raises(GraphError, match="nested too deeply"):
+        load_graph_json("[" * 200_000 + "]" * 200_000, "deep.json")
+    with pytest.raises(GraphError, match="deep.json"):
+        load_graph_json('{"nodes": [{"name": "a", "bytes": ' + "9" * 5000 + "}]}", "deep.json")
