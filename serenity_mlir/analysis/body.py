@@ -2,7 +2,7 @@
 
 Nodes are the ops of the body that do work (at the flow level: each
 ``flow.dispatch`` is one real kernel after fusion). The memory model follows
-what IREE allocates (DESIGN.md):
+what IREE allocates (README.md, "How it works"):
 
 - views (reshapes, bitcasts, barriers, casts) alias their source: no memory,
   and a use of the view keeps the source alive;

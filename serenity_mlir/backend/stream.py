@@ -2,7 +2,7 @@
 
 IREE lays out each execution region's transients in
 ``iree-stream-layout-slices``, inside its stream phase. To place them
-ourselves the phase is split (DESIGN.md, "Owning the slab"):
+ourselves the phase is split (README.md, "Owning the slab"):
 
 1. ``iree-opt`` with :data:`STREAM_PIPELINE_ALLOCATE` on the scheduled flow
    module: every execution region's transients become one

@@ -1,7 +1,7 @@
 """The ``serenity-place`` pass: SERENITY places the slab's slices itself.
 
 Works on IREE's stream phase after the transients are packed (the first
-``iree-opt`` pipeline of DESIGN.md's "Owning the slab",
+``iree-opt`` pipeline of "Owning the slab" in README.md,
 ``backend.stream.STREAM_PIPELINE_ALLOCATE``): every ``stream.resource.pack``
 is solved with ``memory.placement`` (never worse than IREE's own greedy) and
 replaced by ``arith.constant`` offsets (``backend.packs.place_packs``); the second
