@@ -79,3 +79,39 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
         run_tflm(BRANCHES, inputs=[np.zeros((1, 32, 32, 8), np.float32)] * 2)
     with pytest.raises(InputError, match="cannot load|failed to run"):
         run_tflm(BRANCHES, arena_size=1000)
+
+
+def test_compare_outputs_counts_lsb_and_relative_error() -> None:
+    from serenity_mlir.bench.tflm import compare_outputs
+
+    a = np.array([[1, -128, 127, 5]], np.int8)
+    b = np.array([[1, -127, 127, 3]], np.int8)
+    r = compare_outputs([a], [b])
+    assert r == {"outputs_max_lsb": 2, "outputs_differing": 2, "outputs_match": False}
+    assert compare_outputs([a], [a])["outputs_match"] is True
+    x = np.ones((4,), np.float32)
+    r = compare_outputs([x * np.float32(1 + 2e-6)], [x])
+    assert r["outputs_match"] is True and 1e-6 < r["outputs_max_rel_error"] < 3e-6
+    assert compare_outputs([x * 1.001], [x])["outputs_match"] is False
+    assert compare_outputs([x, x], [x])["outputs_match"] is False
+
+
+def test_bench_tflm_on_the_sample(tmp_path: Path) -> None:
+    """bench-tflm end to end on the small sample: TFLM's head, our Cortex-M7
+    RAM counted alike, IREE's builds, outputs against TFLM."""
+    import json
+
+    from serenity_mlir.bench.tflm import main
+
+    assert main([str(BRANCHES), "--out", str(tmp_path), "-q"]) == 0
+    (row,) = json.loads((tmp_path / "tflm.json").read_text())["rows"]
+    assert row["tflm_head_bytes"] == 393_216
+    assert row["input_bytes"] == 32 * 32 * 8 * 4
+    # ours counted as TFLM's head is: the arena (results included) + the input
+    assert row["ram_bytes"] == row["iree_arena_bytes"] + row["input_bytes"]
+    assert row["ram_bytes"] <= row["iree_default_ram_bytes"]
+    assert row["outputs_match"] is True and row["outputs_max_rel_error"] <= 1e-5
+    assert row["i32_results"] == 0
+    assert row["memory_flags_bit_identical_ours"] is True
+    md = (tmp_path / "tflm.md").read_text()
+    assert f"| branches | 393,216 | {row['tflm_tail_bytes']:,} | {row['ram_bytes']:,} |" in md

@@ -1,0 +1,289 @@
+"""``serenity-mlir bench-tflm``: side by side with TFLite Micro, float32 and int8.
+
+For every ``.tflite`` model (default: ``samples/tflm/*.tflite``, Keras
+applications converted by TensorFlow's own converter, dynamic batch
+included), on a Cortex-M target (default ``cortex-m7``):
+
+- TFLite Micro's arena as its recording allocator prints it: the head (every
+  tensor, the input and the output included) and the tail (persistent
+  structures) apart;
+- our RAM counted alike: the compile report's ``ram_bytes`` (the arena,
+  results included, plus the input) and the whole compile's seconds;
+- IREE's default build of the same imported model for the same target, and
+  IREE with its best memory flags (``backend.flags.MEMORY_FLAGS``), counted
+  the same way (arena + input); and our build with those flags too;
+- our outputs against TFLM's: the host build of the same compile run on
+  TFLM's own inputs; int8 equal or within 1 LSB, float32 within 1e-5
+  (normwise relative error).
+
+Writes DIR/tflm.json and DIR/tflm.md; prints the Markdown table on stdout and
+one progress line per model on stderr. A model that fails is recorded with
+its error line and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from serenity_mlir.backend.flags import CANDIDATE_FLAGS, MEMORY_FLAGS, iree_build
+from serenity_mlir.errors import SerenityError
+from serenity_mlir.files import atomic_write
+from serenity_mlir.ir.tools import iree_compile
+from serenity_mlir.pipeline import driver
+from serenity_mlir.pipeline.importer import import_model
+from serenity_mlir.runtime.modules import entry_function
+from serenity_mlir.runtime.tflm import run_tflm
+from serenity_mlir.targets import Target, get_target
+
+TFLM_DIR = Path(__file__).resolve().parents[2] / "samples" / "tflm"
+FLOAT_RTOL = 1e-5
+INT_LSB = 1
+
+
+def _compile(model: Path, out: Path, target: str, flags: tuple[str, ...] = ()) -> tuple[dict[str, Any], float]:
+    """The compile job with its defaults (no measurement: a Cortex-M build
+    does not run here); returns the report and the wall seconds."""
+    t0 = time.perf_counter()
+    options = {"target": target, "measure": False, "verify_outputs": False, "quiet": True, "extra_flags": list(flags)}
+    settings: Any
+    try:
+        # The compile job's settings by keyword, as api.compile_model takes them.
+        from serenity_mlir.settings import CompileSettings
+
+        settings = CompileSettings.from_options(**options)
+    except ImportError:  # a tree from before the settings records
+        settings = driver.CompileOptions(**options)  # type: ignore[attr-defined]
+    r = driver.compile_model(model, out, settings)
+    return r, time.perf_counter() - t0
+
+
+_DISPATCH_I32 = re.compile(r"tensor<((?:\d+x)*)i32>")
+
+
+def i32_intermediates(src: Path, flow: Path, target: Target) -> dict[str, int]:
+    """The int32 tensors IREE's dispatches write between kernels (an int8
+    model's accumulators before their rescale, when not fused), from IREE's
+    own flow-phase lowering: how many, the largest and their total bytes."""
+    iree_compile([str(src), "--compile-to=flow", *target.flag_list(), "-o", str(flow)], what="lowering to flow")
+    sizes = []
+    for line in flow.read_text().splitlines():
+        if "flow.dispatch @" not in line or "->" not in line:
+            continue
+        for dims in _DISPATCH_I32.findall(line.split("->", 1)[1]):
+            sizes.append(4 * math.prod(int(x) for x in dims.split("x") if x))
+    return {
+        "i32_results": len(sizes),
+        "i32_largest_bytes": max(sizes, default=0),
+        "i32_total_bytes": sum(sizes),
+    }
+
+
+def run_host_module(vmfb: Path, inputs: list[Any]) -> list[Any]:
+    """Runs a host build on ``inputs`` in process (local-sync); returns the outputs."""
+    import iree.runtime as rt
+    import numpy as np
+
+    config = rt.Config("local-sync")
+    ctx = rt.SystemContext(config=config)
+    vm = rt.VmModule.copy_buffer(ctx.instance, vmfb.read_bytes())
+    ctx.add_vm_module(vm)
+    fn = getattr(ctx.modules, vm.name)[entry_function(vmfb, list(vm.function_names), None)]
+    res = fn(*inputs)
+    res = list(res) if isinstance(res, list | tuple) else [res]
+    return [np.asarray(r.to_host()) for r in res]
+
+
+def compare_outputs(ours: list[Any], theirs: list[Any]) -> dict[str, Any]:
+    """int8 (any integer): the largest difference in LSB; float: the normwise
+    relative error, per output, the worst kept."""
+    import numpy as np
+
+    if len(ours) != len(theirs):
+        return {"outputs_match": False, "outputs_note": f"{len(ours)} outputs vs TFLM's {len(theirs)}"}
+    worst_lsb, worst_rel, differing = 0, 0.0, 0
+    integer = all(np.asarray(t).dtype.kind in "iu" for t in theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            a = a.reshape(b.shape)
+        if integer:
+            d = np.abs(a.astype(np.int64) - b.astype(np.int64))
+            worst_lsb = max(worst_lsb, int(d.max()))
+            differing += int((d != 0).sum())
+        else:
+            den = float(np.linalg.norm(b.astype(np.float64))) or 1.0
+            worst_rel = max(worst_rel, float(np.linalg.norm(a.astype(np.float64) - b)) / den)
+    if integer:
+        return {
+            "outputs_max_lsb": worst_lsb,
+            "outputs_differing": differing,
+            "outputs_match": worst_lsb <= INT_LSB,
+        }
+    return {"outputs_max_rel_error": worst_rel, "outputs_match": worst_rel <= FLOAT_RTOL}
+
+
+def bench_model(model: Path, work: Path, target: str, flags: tuple[str, ...], study: bool = False) -> dict[str, Any]:
+    t = get_target(target)
+    row: dict[str, Any] = {"model": model.name.removesuffix(".tflite"), "target": target}
+    tf = run_tflm(model, seed=0)
+    row["tflm_head_bytes"] = tf.arena_head_bytes
+    row["tflm_tail_bytes"] = tf.arena_tail_bytes
+    input_bytes = sum(int(x.nbytes) for x in tf.inputs)
+    row["input_bytes"] = input_bytes
+    # Ours, counted as TFLM's head: arena (results included) + the input.
+    ours, secs = _compile(model, work / "ours.vmfb", target)
+    row["ram_bytes"] = ours["ram_bytes"]
+    row["iree_arena_bytes"] = ours["iree_arena_bytes"]
+    row["compile_seconds"] = round(secs, 1)
+    with_flags, _ = _compile(model, work / "ours_flags.vmfb", target, flags)
+    row["ram_bytes_memory_flags"] = with_flags["ram_bytes"]
+    # IREE's own builds of the same imported model.
+    imported = import_model(model, quiet=True)
+    row["input_shapes"] = imported.input_shapes
+    src = work / ("model.mlirbc" if isinstance(imported.mlir, bytes) else "model.mlir")
+    src.write_bytes(imported.mlir if isinstance(imported.mlir, bytes) else imported.mlir.encode())
+    d = iree_build(src, None, t)
+    row["iree_default_ram_bytes"] = None if d.arena_bytes is None else d.arena_bytes + input_bytes
+    row.update(i32_intermediates(src, work / "model.flow.mlir", t))
+    f = iree_build(src, None, t, flags)
+    row["iree_memory_flags_ram_bytes"] = None if f.arena_bytes is None else f.arena_bytes + input_bytes
+    if study:
+        row["flag_study"] = {flag: iree_build(src, None, t, (flag,)).arena_bytes for flag in CANDIDATE_FLAGS}
+        row["flag_study"]["default"] = d.arena_bytes
+    # Outputs: our host build of the same model on TFLM's inputs.
+    _compile(model, work / "host.vmfb", "host")
+    outs = run_host_module(work / "host.vmfb", list(tf.inputs))
+    row.update(compare_outputs(outs, list(tf.outputs)))
+    # Do the memory flags keep the outputs bit for bit? Ours, and IREE's default.
+    host = get_target("host")
+    _compile(model, work / "host_flags.vmfb", "host", flags)
+    row["memory_flags_bit_identical_ours"] = _same(outs, run_host_module(work / "host_flags.vmfb", list(tf.inputs)))
+    iree_build(src, work / "iree_host.vmfb", host)
+    iree_build(src, work / "iree_host_flags.vmfb", host, flags)
+    iree_outs = run_host_module(work / "iree_host.vmfb", list(tf.inputs))
+    row["memory_flags_bit_identical_iree"] = _same(
+        iree_outs, run_host_module(work / "iree_host_flags.vmfb", list(tf.inputs))
+    )
+    row["ours_bit_identical_to_iree_default"] = _same(outs, iree_outs)
+    if row["ram_bytes"]:
+        row["tflm_over_ours"] = round(tf.arena_head_bytes / row["ram_bytes"], 3)
+    return row
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    import numpy as np
+
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _n(v: int | None) -> str:
+    return "n/a" if v is None else f"{v:,}"
+
+
+def _outputs(r: dict[str, Any]) -> str:
+    if "error" in r:
+        return "n/a"
+    if "outputs_max_lsb" in r:
+        m = r["outputs_max_lsb"]
+        if m == 0:
+            return "equal"
+        return f"{'within' if m <= INT_LSB else 'OFF by'} {m} LSB ({r['outputs_differing']} values)"
+    if "outputs_max_rel_error" in r:
+        return f"{'match' if r['outputs_match'] else 'DIFFER'} ({r['outputs_max_rel_error']:.1e})"
+    return r.get("outputs_note", "n/a")
+
+
+def _ratio(a: int | None, b: int | None) -> str:
+    return "n/a" if not a or not b else f"{a / b:.2f}x"
+
+
+def markdown_table(rows: list[dict[str, Any]], flags: tuple[str, ...]) -> str:
+    lines = [
+        "| model | TFLM head | TFLM tail | ours (`ram_bytes`) | TFLM / ours | IREE default | IREE + memory flags "
+        "| ours + memory flags | input | outputs vs TFLM | compile s |",
+        "|" + "---|" * 11,
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | error: {r['error']} |" + " |" * 9)
+            continue
+        lines.append(
+            f"| {r['model']} | {_n(r['tflm_head_bytes'])} | {_n(r['tflm_tail_bytes'])} | {_n(r['ram_bytes'])} "
+            f"| {_ratio(r['tflm_head_bytes'], r['ram_bytes'])} | {_n(r['iree_default_ram_bytes'])} "
+            f"| {_n(r['iree_memory_flags_ram_bytes'])} | {_n(r['ram_bytes_memory_flags'])} "
+            f"| {_n(r['input_bytes'])} | {_outputs(r)} | {r['compile_seconds']} |"
+        )
+    ok = [r for r in rows if r.get("tflm_over_ours")]
+    if ok:
+        geo = math.exp(sum(math.log(r["tflm_over_ours"]) for r in ok) / len(ok))
+        at_most = sum(1 for r in ok if r["ram_bytes"] <= r["tflm_head_bytes"])
+        lines += [
+            "",
+            f"Geomean TFLM head / ours: {geo:.3f}x over {len(ok)} models; ours <= TFLM's head on {at_most} of "
+            f"{len(ok)}. Bytes; target {rows[0]['target']}; memory flags: {' '.join(flags)}.",
+        ]
+    return "\n".join(lines)
+
+
+def flag_study_table(rows: list[dict[str, Any]]) -> str:
+    studied = [r for r in rows if "flag_study" in r]
+    if not studied:
+        return ""
+    lines = [
+        "| model | IREE default arena | " + " | ".join(f"`{f.removeprefix('--')}`" for f in CANDIDATE_FLAGS) + " |",
+        "|" + "---|" * (2 + len(CANDIDATE_FLAGS)),
+    ]
+    for r in studied:
+        s = r["flag_study"]
+        lines.append(f"| {r['model']} | {_n(s['default'])} | " + " | ".join(_n(s[f]) for f in CANDIDATE_FLAGS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="serenity-mlir bench-tflm", description=__doc__.split("\n\n")[0])
+    ap.add_argument("models", nargs="*", type=Path, help=".tflite files (default: samples/tflm/*.tflite)")
+    ap.add_argument("--target", default="cortex-m7", help="a microcontroller target (default cortex-m7)")
+    ap.add_argument("--out", type=Path, default=Path("bench-results"))
+    ap.add_argument(
+        "--flag-study", action="store_true", help="also build IREE's default with each candidate flag alone"
+    )
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    models = a.models or sorted(TFLM_DIR.glob("*.tflite"))
+    if not models:
+        print(f"error: no .tflite models (looked in {TFLM_DIR})", file=sys.stderr)
+        return 1
+    rows: list[dict[str, Any]] = []
+    text = ""
+    a.out.mkdir(parents=True, exist_ok=True)
+    for i, model in enumerate(models, 1):
+        work = Path(tempfile.mkdtemp(prefix="serenity-tflm-"))
+        t0 = time.perf_counter()
+        try:
+            row = bench_model(model, work, a.target, MEMORY_FLAGS, a.flag_study)
+        except SerenityError as e:
+            row = {"model": model.name.removesuffix(".tflite"), "target": a.target, "error": str(e).splitlines()[0]}
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        rows.append(row)
+        # Written after every model: a long run keeps what it measured.
+        text = markdown_table(rows, MEMORY_FLAGS)
+        study = flag_study_table(rows)
+        text += ("\n\n" + study if study else "") + "\n"
+        record = {"memory_flags": list(MEMORY_FLAGS), "rows": rows}
+        atomic_write(a.out / "tflm.json", json.dumps(record, indent=2) + "\n")
+        atomic_write(a.out / "tflm.md", text)
+        if not a.quiet:
+            print(f"[{i}/{len(models)}] {model.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(text, end="")
+    print(f"wrote {a.out / 'tflm.json'} and {a.out / 'tflm.md'}", file=sys.stderr)
+    return 1 if any("error" in r for r in rows) else 0
