@@ -173,6 +173,13 @@ class _Builder:
         self.emplaced_updates: set[int] = set()
         self.chain_buffer: dict[int, int] = {}  # update of an emplaced chain -> its concat buffer
         self.chain_buffers: list[tuple[int, list[Link]]] = []
+        # One naming state for the whole walk: ``Value.get_name()`` without
+        # one numbers the whole module again on every call (quadratic).
+        self.asm = ir.AsmState(_top_level(func_op))
+
+    def value_name(self, v: ir.Value) -> str:
+        """``v``'s name as the module prints it (``%12``, ``%arg0``)."""
+        return v.get_name(self.asm)
 
     def new_buffer(self, size: int, alloc: int | None, name: str, is_input: bool = False, lazy: bool = False) -> int:
         self.bufs.append(_Buf(name, size, alloc, is_input, lazy))
@@ -182,7 +189,9 @@ class _Builder:
         try:
             return tensor_bytes(v.type)
         except DynamicShape as e:
-            raise InputError(f"{where(op)}: dynamic shapes are not supported: {v.get_name()} has type {e}") from None
+            raise InputError(
+                f"{where(op)}: dynamic shapes are not supported: {self.value_name(v)} has type {e}"
+            ) from None
 
     def alias(self, r: ir.Value, src: ir.Value) -> None:
         """``r`` is a view of ``src``: same buffer, same producer."""
@@ -196,7 +205,7 @@ class _Builder:
         for arg in self.block.arguments:
             size = tensor_bytes_or_error(arg, self.func_op, self.name)
             if size is not None:
-                self.buffer_of[value_key(arg)] = self.new_buffer(size, None, arg.get_name(), is_input=True)
+                self.buffer_of[value_key(arg)] = self.new_buffer(size, None, self.value_name(arg), is_input=True)
 
     def concats(self, body_ops: list[ir.Operation]) -> None:
         for root, links in emplaced_chains(body_ops):
@@ -208,7 +217,8 @@ class _Builder:
             # buffer), so every chain gets a buffer of its own, named after the
             # concat's first update (reports and joint.py key buffers by name).
             shared = not single_use(root)
-            name = f"{root.get_name()}->{links[0][0].results[0].get_name()}" if shared else root.get_name()
+            root_name = self.value_name(root)
+            name = f"{root_name}->{self.value_name(links[0][0].results[0])}" if shared else root_name
             b = self.new_buffer(size, None, name, lazy=True)
             if not shared:
                 self.buffer_of[value_key(root)] = b
@@ -236,13 +246,13 @@ class _Builder:
             for r in op.results:
                 size = self.size_of(r, op)
                 if oname in LAZY_BUFFER_OPS and size is not None and value_key(r) not in self.buffer_of:
-                    self.buffer_of[value_key(r)] = self.new_buffer(size, None, r.get_name(), lazy=True)
+                    self.buffer_of[value_key(r)] = self.new_buffer(size, None, self.value_name(r), lazy=True)
             return True
         if oname in INPUT_OPS:
             for r in op.results:
                 size = self.size_of(r, op)
                 if size is not None:
-                    self.buffer_of[value_key(r)] = self.new_buffer(size, None, r.get_name(), is_input=True)
+                    self.buffer_of[value_key(r)] = self.new_buffer(size, None, self.value_name(r), is_input=True)
             return True
         if op_key(op) in self.emplaced_updates:
             # The writer already wrote its slice in place: the update is a
@@ -268,7 +278,7 @@ class _Builder:
 
     def node(self, op: ir.Operation, operands: list[ir.Value]) -> None:
         v = len(self.nodes)
-        names = ", ".join(r.get_name() for r in op.results) or op.name
+        names = ", ".join(self.value_name(r) for r in op.results) or op.name
         node = _Node(op, names, label(op))
         self.nodes.append(node)
         for x in operands:
@@ -311,7 +321,7 @@ class _Builder:
                 self.bufs[b].alloc = v
             self.buffer_of[key] = b
         else:
-            self.buffer_of[key] = self.new_buffer(size, v, r.get_name())
+            self.buffer_of[key] = self.new_buffer(size, v, self.value_name(r))
 
     @staticmethod
     def in_place_target(op: ir.Operation, i: int) -> ir.Value | None:
@@ -433,6 +443,14 @@ class _Builder:
             buffers=tuple(buffers),
             barriers=frozenset(v for v, op in enumerate(node_ops) if op.name in REGION_BARRIER_OPS),
         )
+
+
+def _top_level(op: ir.Operation) -> ir.Operation:
+    """The outermost op around ``op``: value names are numbered from there,
+    as ``Value.get_name()`` numbers them."""
+    while op.parent is not None:
+        op = op.parent
+    return op
 
 
 def build_body_graph(func_op: ir.Operation, model: str = "iree") -> BodyGraph:
