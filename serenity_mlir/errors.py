@@ -67,8 +67,17 @@ class CompilerToolError(SerenityError):
         super().__init__(self.summary())
 
     def first_error(self) -> str:
-        """The tool's first error line (or its first line), for the one-line message."""
+        """The first cause the tool gave, for the one-line message: a line
+        that names a known cause (LLVM's unknown CPU or feature, a temporary
+        file that could not be made), else its first error line, else its
+        first line. LLVM's last words ("LLVM ERROR: 64-bit code requested on
+        a subtarget that doesn't support it!") follow the cause, they are
+        not it."""
         lines = [ln.strip() for ln in _without_tracebacks(self.stderr.splitlines()) if ln.strip()]
+        for ln in lines:
+            m = _CAUSE.search(ln)
+            if m:
+                return _shorten(m.group(0).strip())
         for ln in lines:
             if re.search(r"\berror\b", ln, re.IGNORECASE):
                 return _shorten(ln)
@@ -91,6 +100,13 @@ class CompilerToolError(SerenityError):
         tail = [ln for ln in _without_tracebacks(self.stderr.strip().splitlines()) if ln.strip()][-15:]
         lines = [f"  {ln}" for ln in tail]
         return "\n".join([*lines, "reproduce with:", f"  {shlex.join(self.command)}"])
+
+
+# Lines that say why a tool failed, where its error line does not.
+_CAUSE = re.compile(
+    r"'[^']*' is not a recognized (?:processor|feature) for this target"
+    r"|failed to generate temporary file: .*?(?=Please report|$)"
+)
 
 
 def _without_tracebacks(lines: Sequence[str]) -> list[str]:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import CompilerToolError, InputError
+from serenity_mlir.files import hidden_sibling
 from serenity_mlir.ir.tools import run_tool, tool_path
 from serenity_mlir.targets import Target
 
@@ -84,6 +85,8 @@ class BackgroundCompile:
 
     def __init__(self, input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> None:
         self._procs: list[subprocess.Popen[str]] = []
+        self._cancelled = False
+        self._lock = threading.Lock()
         self._seconds = 0.0
         self._error: BaseException | None = None
         self._thread = threading.Thread(
@@ -94,7 +97,7 @@ class BackgroundCompile:
     def _run(self, src: Path, out: Path, target: Target, extra_flags: list[str] | None) -> None:
         try:
             what = "compiling with IREE"
-            self._seconds = _compile(src, "input", out, target, extra_flags, what, self._procs.append).seconds
+            self._seconds = _compile(src, "input", out, target, extra_flags, what, self._started).seconds
         except BaseException as e:  # noqa: BLE001 - handed to the waiting thread by result()
             self._error = e
 
@@ -105,10 +108,18 @@ class BackgroundCompile:
             raise self._error
         return self._seconds
 
+    def _started(self, p: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._procs.append(p)
+            if self._cancelled:
+                p.kill()  # cancelled before it started
+
     def cancel(self) -> None:
-        for p in self._procs:
-            if p.poll() is None:
-                p.kill()
+        with self._lock:
+            self._cancelled = True
+            for p in self._procs:
+                if p.poll() is None:
+                    p.kill()
         self._thread.join(timeout=30)
 
 
@@ -132,6 +143,22 @@ def artifact_paths(out: Path, target: Target) -> dict[str, Path]:
     if len(set(paths.values())) != len(paths):
         raise InputError(f"{out}: choose an output name whose suffix is not .o or .h")
     return paths
+
+
+# The longest file stem iree-compile is given to write (LLVM writes through a
+# temporary file named after the output plus a suffix, within NAME_MAX).
+_LONGEST_SCRATCH_STEM = 200
+
+
+def check_output_name(out: Path, target: Target) -> None:
+    """A static library is named after its file (the name is its C symbol
+    prefix), so its name must leave iree-compile room for its temporary
+    file: an InputError otherwise, before any work."""
+    if target.links_static and len(os.fsencode(library_name(out))) > _LONGEST_SCRATCH_STEM:
+        raise InputError(
+            f"-o {out}: a static library's name is its C symbol prefix and may be at most "
+            f"{_LONGEST_SCRATCH_STEM} bytes long for iree-compile (give a shorter name)"
+        )
 
 
 def library_name(out: Path) -> str:
@@ -238,12 +265,18 @@ def _compile(
         raise InputError(f"{src}: no such file")
     out.parent.mkdir(parents=True, exist_ok=True)
     final = artifact_paths(out, target)
+    check_output_name(out, target)
     name = library_name(out)
+    if not target.links_static and len(os.fsencode(name)) > _LONGEST_SCRATCH_STEM:
+        # iree-compile writes through a temporary file named after its
+        # output, longer still: a vmfb's name is not inside it, so a short
+        # one serves (the file is renamed to ``out`` afterwards).
+        name = "module"
     # iree-compile runs inside a scratch directory with relative output paths,
     # so no scratch path ends up in the outputs (IREE embeds the device
     # target, with the static library's path, in the module): the same input
     # gives the same bytes wherever and by whichever process it is built.
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmpdir = hidden_sibling(out, folder=True)
     rel = {role: f"{name}{p.suffix}" for role, p in final.items()}
     main = rel.get("module") or rel["c_source"]
     flags = [*target.flag_list(), *_absolute_paths(extra or [])]
@@ -335,24 +368,12 @@ def _run_compile(
     what: str,
     started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """iree-compile, killed if this thread is interrupted (like
-    ``subprocess.run``); ``started`` gets the process (to kill it from
-    another thread)."""
+    """iree-compile (through :func:`run_tool`: killed if this thread is
+    interrupted, a failed start reported); ``started`` gets the process (to
+    kill it from another thread)."""
     tool = tool_path("iree-compile")
     cmd = [tool, *args]
-    with subprocess.Popen(
-        cmd, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    ) as p:  # fmt: skip
-        if started is not None:
-            started(p)
-        try:
-            out, err = p.communicate(stdin)
-        except BaseException:
-            p.kill()
-            p.wait()
-            raise
-    proc = subprocess.CompletedProcess(cmd, p.returncode, out, err)
+    proc = run_tool(what, cmd, cwd=cwd, stdin=stdin, check=False, started=started)
     if proc.returncode != 0:
         # The scratch directory goes: keep the exact input for the reproducer.
         if stdin is not None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from serenity_mlir.backend.build import build_for_target, build_report
 from serenity_mlir.backend.compile import BackgroundCompile, artifact_paths
 from serenity_mlir.backend.stream import PlacedBuild
 from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputError, InternalError, SerenityError
-from serenity_mlir.files import atomic_write
+from serenity_mlir.files import atomic_write, publish_copy
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import peak_position, slices_for_order
 from serenity_mlir.passes.schedule import ScheduleOutcome
@@ -186,14 +184,7 @@ def _publish(built: dict[str, Path], final: dict[str, Path]) -> None:
     destination and renamed over it, sidecars first and the main file last,
     so a reader that sees the new module also sees its new object and header."""
     for role in sorted(built, key=lambda r: r in ("module", "c_source")):
-        dest = final[role]
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        try:
-            shutil.copyfile(built[role], tmp)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
+        publish_copy(built[role], final[role])  # a short hidden sibling; one error line on a full disk
 
 
 def _compile_model(

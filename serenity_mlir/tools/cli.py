@@ -1,33 +1,24 @@
-"""``serenity-mlir``: the command-line driver (a thin layer over the API)."""
+"""``serenity-mlir``: the command-line driver (a thin layer over the API).
+
+Start-up is cheap: this module imports only what every command needs, and
+each command imports its own modules (IREE, ONNX, numpy, the benches) inside
+its function, so ``--help`` and ``targets`` answer at once, and the signal
+handlers (installed first) cover the heavy imports too.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from serenity_mlir.backend.compile import artifact_paths
-from serenity_mlir.bench import plots
-from serenity_mlir.bench import results as bench_results
-from serenity_mlir.bench import scheduler as bench_scheduler
-from serenity_mlir.bench import targets as bench_targets
-from serenity_mlir.bench import zoo as bench_zoo
 from serenity_mlir.errors import GraphError, InputError, SerenityError
-from serenity_mlir.files import read_text
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
-from serenity_mlir.pipeline.importer import model_files
-from serenity_mlir.pipeline.paths import check_paths
-from serenity_mlir.pipeline.report import summary
 from serenity_mlir.runtime.compare import REWRITE_RTOL
-from serenity_mlir.runtime.local import measure
-from serenity_mlir.scheduler.graph import load_graph_json
-from serenity_mlir.scheduler.schedule import SCHEDULERS, schedule
-from serenity_mlir.targets import available_targets, get_target
-from serenity_mlir.tools.errors import install_signal_handlers, report_error
+from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
+from serenity_mlir.scheduler.schedule import SCHEDULERS
+from serenity_mlir.tools.errors import check_stdout, install_signal_handlers, report_error, write_stdout
 from serenity_mlir.units import nonneg_int_arg, seconds_arg, size_arg
 
 
@@ -104,6 +95,27 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_compile(a: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from serenity_mlir.backend.compile import artifact_paths, check_output_name
+    from serenity_mlir.bench import plots
+    from serenity_mlir.files import check_name_length, output_batch
+    from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+    from serenity_mlir.pipeline.importer import model_files
+    from serenity_mlir.pipeline.paths import check_paths
+    from serenity_mlir.pipeline.report import summary
+    from serenity_mlir.targets import get_target
+
+    # Names too long for the file system: refused now, not after the compile.
+    for what, path in (("-o", a.output), ("--report", a.report), ("--plot", a.plot), ("--keep-temps", a.keep_temps)):
+        if path is not None:
+            check_name_length(path, what)
+    target = get_target(a.target)
+    check_output_name(Path(a.output), target)
+    outputs = list(artifact_paths(Path(a.output), target).items())
+    for role, path in outputs:
+        check_name_length(path, "-o" if role in ("module", "c_source") else f"-o ({role})")
     temps = a.keep_temps
     own_temps = None
     if a.plot is not None:
@@ -140,22 +152,27 @@ def _run_compile(a: argparse.Namespace) -> int:
         placement=a.placement,
         memory_limit=a.memory_limit,
     )
-    try:
-        report = compile_model(a.model, a.output, opts, a.report)
-    except BaseException as e:
-        # A failed compile names the kept files in its message (a SerenityError); else they go.
-        if own_temps is not None and not isinstance(e, SerenityError):
-            shutil.rmtree(own_temps, ignore_errors=True)
-        raise
-    if a.plot is not None:
+    # Every requested output or none: the module, its report and the summary
+    # on standard output are renamed into place together, once all of them
+    # were written (output_batch); a full disk or a closed standard output
+    # leaves none of them.
+    with output_batch([p for _, p in outputs] + ([a.report] if a.report else [])):
         try:
-            plots.compile_plot(report, temps, a.plot)
-        finally:
-            if own_temps is not None:
+            report = compile_model(a.model, a.output, opts, a.report)
+        except BaseException as e:
+            # A failed compile names the kept files in its message (a SerenityError); else they go.
+            if own_temps is not None and not isinstance(e, SerenityError):
                 shutil.rmtree(own_temps, ignore_errors=True)
-        if not a.quiet:
-            print(f"wrote {a.plot}", file=sys.stderr)
-    print(json.dumps(summary(report), indent=2))
+            raise
+        if a.plot is not None:
+            try:
+                plots.compile_plot(report, temps, a.plot)
+            finally:
+                if own_temps is not None:
+                    shutil.rmtree(own_temps, ignore_errors=True)
+            if not a.quiet:
+                print(f"wrote {a.plot}", file=sys.stderr)
+        write_stdout(json.dumps(summary(report), indent=2) + "\n")
     return 0
 
 
@@ -171,14 +188,30 @@ def _add_measure(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_measure(a: argparse.Namespace) -> int:
-    print(json.dumps(measure(a.vmfb, a.function, a.input, a.seed, a.repeat), indent=2))
+    from serenity_mlir.runtime.local import measure
+
+    write_stdout(json.dumps(measure(a.vmfb, a.function, a.input, a.seed, a.repeat), indent=2) + "\n")
     return 0
 
 
 def _add_schedule_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("schedule-graph", help="schedule a plain graph given as JSON")
     p.add_argument("graph", help="GRAPH.json ('-' for standard input)")
-    p.add_argument("--time-limit", type=seconds_arg, default=60.0, help="seconds (default 60)")
+    p.add_argument(
+        "--work-limit",
+        type=nonneg_int_arg,
+        default=DEFAULT_WORK_LIMIT,
+        help="sets the search may store in all before it answers with its best order (optimal: false, "
+        f"stopped_by: work-limit); the same graph and limit give the same order on any machine "
+        f"(default {DEFAULT_WORK_LIMIT:,}; 0: no limit)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=seconds_arg,
+        default=60.0,
+        help="seconds for the whole call, a backstop: a result it ended says stopped_by: time-limit and may "
+        "differ on another machine (default 60)",
+    )
     p.add_argument(
         "--memory-limit",
         type=size_arg,
@@ -189,26 +222,34 @@ def _add_schedule_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _run_schedule_graph(a: argparse.Namespace) -> int:
+    from serenity_mlir.files import read_text
+    from serenity_mlir.scheduler.graph import load_graph_json
+    from serenity_mlir.scheduler.schedule import schedule
+
     if a.graph == "-":
-        text, source = sys.stdin.read(), "<stdin>"
+        data = sys.stdin.buffer.read()
+        try:
+            text, source = data.decode("utf-8"), "<stdin>"
+        except UnicodeDecodeError as e:
+            raise GraphError(f"<stdin>: not a text file (not UTF-8 at byte {e.start})") from None
     else:
         text, source = read_text(a.graph, error=GraphError), a.graph
     g = load_graph_json(text, source)
-    res = schedule(g, a.scheduler, time_limit=a.time_limit, memory_limit=a.memory_limit)
-    print(
-        json.dumps(
-            {
-                "order": res.names(g),
-                "peak_bytes": res.peak_bytes,
-                "optimal": res.optimal,
-                "seconds": round(res.seconds, 6),
-                "lower_bound_bytes": res.lower_bound_bytes,
-                "states": res.states,
-                "method": res.method,
-                "tau_bytes": res.tau_bytes,
-            }
-        )
+    res = schedule(
+        g, a.scheduler, time_limit=a.time_limit, work_limit=a.work_limit or None, memory_limit=a.memory_limit
     )
+    out = {
+        "order": res.names(g),
+        "peak_bytes": res.peak_bytes,
+        "optimal": res.optimal,
+        "seconds": round(res.seconds, 6),
+        "lower_bound_bytes": res.lower_bound_bytes,
+        "states": res.states,
+        "method": res.method,
+        "tau_bytes": res.tau_bytes,
+        "stopped_by": res.stopped_by,
+    }
+    write_stdout(json.dumps(out) + "\n")
     return 0
 
 
@@ -217,18 +258,24 @@ def _add_targets(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _run_targets(a: argparse.Namespace) -> int:
-    for t in available_targets():
-        print(f"{t.name:14} {t.triple:34} {t.output:15} {t.description}")
+    from serenity_mlir.targets import available_targets
+
+    lines = [f"{t.name:14} {t.triple:34} {t.output:15} {t.description}\n" for t in available_targets()]
+    write_stdout("".join(lines))
     return 0
 
 
-def _passthrough(name: str, main: Callable[[list[str]], int], help_text: str):  # type: ignore[no-untyped-def]
-    """A subcommand whose options belong to another module's ``main``."""
+def _passthrough(name: str, module: str, help_text: str):  # type: ignore[no-untyped-def]
+    """A subcommand whose options belong to the ``main`` of ``module``
+    (imported when the subcommand runs)."""
 
     def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         sub.add_parser(name, help=help_text, add_help=False)
 
     def run(a: argparse.Namespace) -> int:
+        import importlib
+
+        main: Callable[[list[str]], int] = importlib.import_module(module).main
         return main(a.rest)
 
     return add, run
@@ -240,16 +287,20 @@ COMMANDS = {
     "schedule-graph": (_add_schedule_graph, _run_schedule_graph),
     "targets": (_add_targets, _run_targets),
     "bench": _passthrough(
-        "bench", bench_results.main, "compile and measure models under every baseline; write the results table"
+        "bench",
+        "serenity_mlir.bench.results",
+        "compile and measure models under every baseline; write the results table",
     ),
     "bench-scheduler": _passthrough(
-        "bench-scheduler", bench_scheduler.main, "benchmark the scheduler on random and sample graphs"
+        "bench-scheduler", "serenity_mlir.bench.scheduler", "benchmark the scheduler on random and sample graphs"
     ),
     "bench-targets": _passthrough(
-        "bench-targets", bench_targets.main, "build models for every target: code size, arena, emulated runs"
+        "bench-targets", "serenity_mlir.bench.targets", "build models for every target: code size, arena, emulated runs"
     ),
     "bench-zoo": _passthrough(
-        "bench-zoo", bench_zoo.main, "compile every zoo model with the defaults and check it; write the zoo table"
+        "bench-zoo",
+        "serenity_mlir.bench.zoo",
+        "compile every zoo model with the defaults and check it; write the zoo table",
     ),
 }
 
@@ -267,15 +318,33 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# Commands that need no temporary files (the others check $TMPDIR first).
+NO_TEMP_FILES = ("schedule-graph", "targets")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in PASSTHROUGH:
-        # These subcommands own their options (and their --help).
-        a = argparse.Namespace(command=args[0], rest=args[1:])
-    else:
-        a = build_parser().parse_args(args)
     try:
-        return COMMANDS[a.command][1](a)
+        check_stdout()
+        if args and args[0] in PASSTHROUGH:
+            # These subcommands own their options (and their --help).
+            a = argparse.Namespace(command=args[0], rest=args[1:])
+        else:
+            a = build_parser().parse_args(args)
+        if a.command not in NO_TEMP_FILES:
+            from serenity_mlir.files import check_temp_dir
+
+            check_temp_dir()
+        code = COMMANDS[a.command][1](a)
+        write_stdout("")  # what a command printed is flushed here, its failure reported like any other
+        return code
+    except SystemExit as e:
+        # argparse's own exit (--help, a bad option): its output may meet a closed stdout too.
+        try:
+            write_stdout("")
+        except BaseException as flush_error:  # noqa: BLE001 - reported as one line
+            return report_error(flush_error)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     except BaseException as e:  # noqa: BLE001 - every failure ends in one reported line
         return report_error(e)
 

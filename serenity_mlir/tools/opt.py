@@ -18,15 +18,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serenity_mlir.errors import InputError
-from serenity_mlir.files import atomic_write
-from serenity_mlir.ir import mlir as mlir_io
-from serenity_mlir.passes import REGISTRY, SerenityRewrite
-from serenity_mlir.passes.base import ModulePass, make_pass, options_of, parse_pipeline
-from serenity_mlir.pipeline.paths import check_writable
-from serenity_mlir.tools.errors import install_signal_handlers, report_error
+from serenity_mlir.tools.errors import check_stdout, install_signal_handlers, report_error, write_stdout
+
+if TYPE_CHECKING:
+    from serenity_mlir.passes.base import ModulePass
+
+# The tool named in an internal error's line.
+PROG = "serenity-opt"
 
 # Legacy flags that name a pass, in the order they appear.
 PASS_FLAGS = ("serenity-rewrite", "serenity-schedule", "serenity-print-graph")
@@ -42,7 +43,11 @@ class _Step(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="serenity-opt", description=__doc__.split("\n\n")[0])
+    # Imported here, not at the top: the entry point installs its signal
+    # handlers before anything heavy (the passes import IREE's bindings).
+    from serenity_mlir.passes import REGISTRY
+
+    ap = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     ap.add_argument("input", help="an MLIR file ('-' for standard input)")
     ap.add_argument("-o", "--output", default="-")
     ap.add_argument(
@@ -94,6 +99,9 @@ def _shared_options(a: argparse.Namespace) -> dict[str, str]:
 
 
 def make_passes(a: argparse.Namespace) -> list[ModulePass]:
+    from serenity_mlir.passes import REGISTRY
+    from serenity_mlir.passes.base import make_pass, options_of, parse_pipeline
+
     shared = _shared_options(a)
     passes = []
     for step in a.steps or []:
@@ -105,16 +113,46 @@ def make_passes(a: argparse.Namespace) -> list[ModulePass]:
     return passes
 
 
-def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+def _read_stdin() -> str:
+    """Standard input as MLIR text (one error line, naming it, when it is not)."""
+    data = sys.stdin.buffer.read()
+    if data.startswith(b"ML\xefR"):
+        raise InputError("<stdin>: MLIR bytecode on standard input: give it as a file name")
     try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"<stdin>: not MLIR text (not UTF-8 at byte {e.start})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        if not any(t in ("-o", "--output") or t.startswith(("--output=", "-o")) for t in args):
+            check_stdout()  # the module goes to standard output: usable?
+        a = build_parser().parse_args(args)
+    except SystemExit as e:
+        # argparse's own exit (--help, a bad option): its output may meet a closed stdout too.
+        try:
+            write_stdout("")
+        except BaseException as flush_error:  # noqa: BLE001 - reported as one line
+            return report_error(flush_error, PROG)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except BaseException as e:  # noqa: BLE001 - every failure ends in one reported line
+        return report_error(e, PROG)
+    try:
+        from serenity_mlir.files import atomic_write, check_name_length
+        from serenity_mlir.ir import mlir as mlir_io
+        from serenity_mlir.passes import SerenityRewrite
+        from serenity_mlir.pipeline.paths import check_writable
+
         passes = make_passes(a)
         if a.output != "-":
             # Found now, not after the passes ran.
+            check_name_length(a.output, "-o")
             check_writable(Path(a.output), "-o", devices=True)
         ctx = mlir_io.new_context()
         if a.input == "-":
-            module = mlir_io.parse_module(sys.stdin.read(), "<stdin>", ctx)
+            module = mlir_io.parse_module(_read_stdin(), "<stdin>", ctx)
         else:
             module = mlir_io.load_module(a.input, ctx)
         for p in passes:
@@ -128,14 +166,15 @@ def main(argv: list[str] | None = None) -> int:
                     e.args = (f"{source}: {e}",)
                 raise
             if isinstance(p, SerenityRewrite) and a.serenity_print_sites:
-                print(json.dumps({"sites": outcome.sites, "applied": list(outcome.applied)}), file=sys.stderr)  # type: ignore[attr-defined]
+                sites = [s.to_json() for s in outcome.sites]  # type: ignore[attr-defined]
+                print(json.dumps({"sites": sites, "applied": list(outcome.applied)}), file=sys.stderr)  # type: ignore[attr-defined]
         text = mlir_io.module_to_text(module, debuginfo=a.mlir_print_debuginfo)
         if a.output == "-":
-            sys.stdout.write(text)
+            write_stdout(text)
         else:
             atomic_write(a.output, text)
     except BaseException as e:  # noqa: BLE001 - every failure ends in one reported line
-        return report_error(e)
+        return report_error(e, PROG)
     return 0
 
 
@@ -146,4 +185,3 @@ def entry() -> None:
 
 if __name__ == "__main__":
     entry()
-

@@ -50,6 +50,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     base = tmp_path / "sb"
     sb = Sandbox(base)
     yield sb
+    sb.unmount()
     # Undo read-only folders so pytest can clean up.
     for dirpath, dirnames, _ in os.walk(base):
         for d in dirnames:

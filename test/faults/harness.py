@@ -245,6 +245,7 @@ class Sandbox:
         self.tmp.mkdir()
         self.marker = uuid.uuid4().hex
         self.before: dict[str, Entry] | None = None
+        self.mounts: list[Path] = []
 
     # -- building the inputs --------------------------------------------------
 
@@ -284,12 +285,41 @@ class Sandbox:
 
     # -- running --------------------------------------------------------------
 
-    def env(self) -> dict[str, str]:
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env["TMPDIR"] = str(self.tmp)
         env[MARKER_VAR] = self.marker
         env.pop("PYTHONWARNINGS", None)
+        for k, v in (extra or {}).items():
+            env[k] = v.replace("{work}", str(self.work)).replace("{tmp}", str(self.tmp))
         return env
+
+    def small_fs(self, name: str, size: str = "64k", fill: int = 0) -> Path:
+        """A tmpfs of ``size`` mounted at ``work/NAME`` (root only; else the
+        case is skipped), with a file ``filler`` of ``fill`` bytes in it
+        (``fill < 0``: the file fills the device). Unmounted by the fixture."""
+        import pytest
+
+        p = self.mkdir(name)
+        if os.geteuid() != 0 or not shutil.which("mount"):
+            pytest.skip("mounting a small file system needs root")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(p)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode(errors='replace').strip()}")
+        self.mounts.append(p)
+        if fill:
+            with open(p / "filler", "wb") as f:
+                try:
+                    f.write(b"\0" * (fill if fill > 0 else 1 << 30))
+                    f.flush()
+                except OSError:
+                    pass  # full: what was asked for
+        return p
+
+    def unmount(self) -> None:
+        for p in reversed(self.mounts):
+            subprocess.run(["umount", "-l", str(p)], capture_output=True)
+        self.mounts.clear()
 
     def run(
         self,
@@ -302,25 +332,56 @@ class Sandbox:
         to_group: bool = False,
         timeout: float = 180.0,
         grace: float = 2.0,
+        stdout: str | Path = "pipe",
+        stdin: bytes | None = None,
+        env: dict[str, str] | None = None,
     ) -> Result:
         """Runs ``tool`` (serenity-mlir / serenity-opt) with ``args``.
 
         ``signals``: (signal, seconds after the trigger) pairs, sent to the
         process (or its process group with ``to_group``, as a terminal's
-        Ctrl-C is). The snapshot of ``work/`` is taken just before the run."""
+        Ctrl-C is). ``stdout``: "pipe" (read by the harness), "closed" (a
+        pipe whose reader is gone, as in ``| head -0``) or a path to write
+        to (``/dev/full``, a file on a full disk). ``stdin``: bytes to feed
+        (default: none). ``env``: further variables ({work}, {tmp} expanded).
+        The snapshot of ``work/`` is taken just before the run."""
         exe = BIN / TOOLS.get(tool, tool)
         argv = [*PREFIX, str(exe), *(os.fsdecode(a) if isinstance(a, bytes) else a for a in args)]
         self.before = snapshot(self.work)
+        out_target: int | None = subprocess.PIPE
+        close_after: list[int] = []
+        if stdout == "closed":
+            r, w = os.pipe()
+            os.close(r)
+            out_target = w
+            close_after.append(w)
+        elif stdout != "pipe":
+            fd = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            out_target = fd
+            close_after.append(fd)
         t0 = time.monotonic()
         proc = subprocess.Popen(
             argv,
             cwd=cwd or self.work,
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            env=self.env(env),
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=out_target,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        for fd in close_after:
+            os.close(fd)
+        if stdin is not None:
+            assert proc.stdin is not None
+
+            def feed() -> None:
+                try:
+                    proc.stdin.write(stdin)  # type: ignore[union-attr]
+                    proc.stdin.close()  # type: ignore[union-attr]
+                except OSError:
+                    pass
+
+            threading.Thread(target=feed, daemon=True).start()
         err_lines: list[str] = []
         out_chunks: list[bytes] = []
         seen = threading.Condition()
@@ -333,7 +394,8 @@ class Sandbox:
                     seen.notify_all()
 
         def read_out() -> None:
-            assert proc.stdout is not None
+            if proc.stdout is None:
+                return
             for raw in iter(lambda: proc.stdout.read(65536), b""):  # type: ignore[union-attr]
                 out_chunks.append(raw)
 

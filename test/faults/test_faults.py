@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +49,7 @@ CLASH = r"overwrit|same (file|path)|is (also )?(the|an?) (input|model|output|rep
 PERM = r"permission|read-only|not writable|cannot write"
 NOT_DIR = r"not a directory|is a file|under a (regular )?file"
 IS_DIR = r"is a directory|director|folder"
+NOSPACE = r"no space"
 
 
 @dataclass
@@ -60,6 +62,9 @@ class Case:
     slow: bool = False
     cwd: str | None = None  # a folder under work/ to run in
     forbid: Sequence[str] = ()  # regexes the error line must NOT match
+    stdout: str = "pipe"  # "pipe", "closed", or a path ({work} expanded): see Sandbox.run
+    stdin: bytes | None = None
+    env: dict[str, str] | None = None  # further variables ({work}, {tmp} expanded)
 
 
 def E(*message: str, before: str | None = None, max_seconds: float | None = None) -> Expect:
@@ -123,6 +128,38 @@ def device(name: str, like: str) -> Setup:
 
 def chmod(name: str, mode: int) -> Setup:
     return lambda sb, art: sb.path(name).chmod(mode)
+
+
+def small_fs(name: str = "small", size: str = "64k", fill: int = 0) -> Setup:
+    """A tmpfs at work/NAME (root only, else the case is skipped); ``fill``
+    -1: full to the last byte."""
+    return lambda sb, art: (sb.small_fs(name, size, fill), None)[1]
+
+
+def host_toml(**fields: str) -> str:
+    text = (ROOT / "pipelines" / "host.toml").read_text()
+    for k, v in fields.items():
+        text = re.sub(rf"(?m)^{k} = .*$", f'{k} = "{v}"', text)
+    return text
+
+
+def onnx_failing_checker(kind: str) -> Setup:
+    """A model the ONNX checker rejects with a message of several lines."""
+
+    def run(sb: Sandbox, art: Artifacts) -> None:
+        from onnx import TensorProto, helper
+
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+        if kind == "unsorted":
+            nodes = [helper.make_node("Add", ["r", "x"], ["y"]), helper.make_node("Relu", ["x"], ["r"])]
+        else:
+            nodes = [helper.make_node("NoSuchOp", ["x"], ["y"])]
+        m = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        sb.write(f"{kind}.onnx", m.SerializeToString())
+
+    return run
 
 
 NOTES = write("notes.txt", "my notes\n")
@@ -387,6 +424,82 @@ CASES: list[Case] = [
     Case("opt-function-missing", "opt", ["f.mlir", "--serenity-schedule", "--function", "nope"],
          copy_art("flow_mlir", "f.mlir"), E(r"f\.mlir", r"nope")),
     Case("opt-unknown-pass", "opt", ["f.mlir", "-p", "bogus"], copy_art("flow_mlir", "f.mlir"), E(r"bogus")),
+    # ---- issue 24, 1: standard output on a full device or disk; -o and --report on a full disk
+    Case("graph-stdout-dev-full", "mlir", ["schedule-graph", "g.json"], graph(G_OK),
+         E(r"standard output", NOSPACE), stdout="/dev/full"),
+    Case("targets-stdout-dev-full", "mlir", ["targets"], None, E(r"standard output", NOSPACE), stdout="/dev/full"),
+    Case("help-stdout-dev-full", "mlir", ["--help"], None, E(r"standard output", NOSPACE), stdout="/dev/full"),
+    Case("opt-stdout-dev-full", "opt", ["f.mlir", "--serenity-schedule"], copy_art("flow_mlir", "f.mlir"),
+         E(r"standard output", NOSPACE), stdout="/dev/full"),
+    Case("compile-stdout-dev-full", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--report", "r.json", NM], model(),
+         E(r"standard output", NOSPACE, before="import", max_seconds=20), stdout="/dev/full"),
+    Case("measure-stdout-dev-full", "mlir", ["measure", "b.vmfb"], VMFB,
+         E(r"standard output", NOSPACE, max_seconds=20), stdout="/dev/full"),
+    Case("compile-stdout-full-disk", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--report", "r.json", NM, "-q"],
+         chain(model(), small_fs(fill=-1), write("small/summary.json", "")),
+         E(r"standard output", NOSPACE), stdout="{work}/small/summary.json", slow=True),
+    Case("output-disk-full", "mlir", [C, "m.onnx", "-o", "small/out.vmfb", "--report", "r.json", NM, "-q"],
+         chain(model(), small_fs()), E(r"small/out\.vmfb", NOSPACE), slow=True),
+    Case("report-disk-full", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--report", "small/r.json", NM, "-q"],
+         chain(model(), small_fs(fill=-1)), E(r"small/r\.json", NOSPACE), slow=True),
+    Case("opt-output-disk-full", "opt", ["f.mlir", "--serenity-schedule", "-o", "small/o.mlir"],
+         chain(copy_art("flow_mlir", "f.mlir"), small_fs(fill=-1)), E(r"small/o\.mlir", NOSPACE)),
+    # ---- issue 24, 3: names too long for the file system, refused before any work
+    Case("output-name-too-long", "mlir", [C, "m.onnx", "-o", "x" * 300 + ".vmfb", NM], model(),
+         E(r"-o", r"\b305 bytes", r"longer than", before="import", max_seconds=20)),
+    Case("report-name-too-long", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--report", "r" * 260 + ".json", NM],
+         model(), E(r"--report", r"longer than", before="import", max_seconds=20)),
+    Case("keep-temps-name-too-long", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--keep-temps", "k" * 256, NM],
+         model(), E(r"--keep-temps", r"longer than", before="import", max_seconds=20)),
+    Case("static-library-name-too-long", "mlir",
+         [C, "m.onnx", "--target", "cortex-m4", "-o", "s" * 230 + ".vmfb", NM], model(),
+         E(r"static library", r"shorter name", before="import", max_seconds=20)),
+    Case("opt-output-name-too-long", "opt", ["f.mlir", "--serenity-schedule", "-o", "o" * 300 + ".mlir"],
+         copy_art("flow_mlir", "f.mlir"), E(r"-o", r"longer than")),
+    # ---- issue 24, 6: graphs that are valid JSON only in part
+    Case("graph-nested-200000-deep", "mlir", ["schedule-graph", "g.json"],
+         write("g.json", "[" * 200_000 + "]" * 200_000), E(r"g\.json", r"nested too deeply", max_seconds=30)),
+    Case("graph-nested-object", "mlir", ["schedule-graph", "g.json"],
+         write("g.json", '{"nodes": ' + '{"a": ' * 100_000 + "1" + "}" * 100_001),
+         E(r"g\.json", r"nested too deeply", max_seconds=30)),
+    Case("graph-huge-integer", "mlir", ["schedule-graph", "g.json"],
+         write("g.json", '{"nodes": [{"name": "a", "bytes": ' + "9" * 5000 + "}]}"), E(r"g\.json", r"digits|json")),
+    Case("graph-work-limit-negative", "mlir", ["schedule-graph", "g.json", "--work-limit", "-1"], graph(G_OK),
+         E(r"work-limit", r"-1")),
+    Case("graph-work-limit-banana", "mlir", ["schedule-graph", "g.json", "--work-limit", "banana"], graph(G_OK),
+         E(r"work-limit", r"banana")),
+    # ---- issue 24, 7: an unusable TMPDIR, refused before any work
+    Case("tmpdir-missing", "mlir", [C, "m.onnx", "-o", "out.vmfb", NM], model(),
+         E(r"TMPDIR=\S*/work/nope", r"no such folder", before="import", max_seconds=20), env={"TMPDIR": "{work}/nope"}),
+    Case("tmpdir-is-a-file", "mlir", [C, "m.onnx", "-o", "out.vmfb", NM], chain(model(), NOTES),
+         E(r"TMPDIR=\S*notes\.txt", r"not a folder", before="import", max_seconds=20),
+         env={"TMPDIR": "{work}/notes.txt"}),
+    Case("tmpdir-read-only", "mlir", [C, "m.onnx", "-o", "out.vmfb", NM], chain(model(), RO),
+         E(r"TMPDIR=\S*/ro", PERM, before="import", max_seconds=20), env={"TMPDIR": "{work}/ro"}),
+    Case("tmpdir-missing-measure", "mlir", ["measure", "b.vmfb"], VMFB,
+         E(r"TMPDIR", r"no such folder", max_seconds=20), env={"TMPDIR": "{work}/nope"}),
+    Case("tmpdir-missing-bench-scheduler", "mlir", ["bench-scheduler", "--ws", "8", "--samples", ""], None,
+         E(r"TMPDIR", r"no such folder", max_seconds=20), env={"TMPDIR": "{work}/nope"}),
+    # ---- issue 24, 8: the error line gives the first cause
+    Case("target-unknown-cpu", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--target", "board.toml", NM],
+         chain(model(), target_file("board.toml", host_toml(name="board", cpu="foo"))),
+         E(r"'foo' is not a recognized processor"), forbid=[r"64-bit code"], slow=True),
+    Case("target-unknown-feature", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--target", "board.toml", NM],
+         chain(model(), target_file("board.toml", host_toml(name="board", cpu="generic", features="+nosuchfeat"))),
+         E(r"nosuchfeat"), slow=True),
+    Case("onnx-checker-whole-sentence", "mlir", [C, "unsorted.onnx", "-o", "out.vmfb"],
+         onnx_failing_checker("unsorted"), E(r"unsorted\.onnx", r"input 'r' of node.*is not output of any previous")),
+    Case("onnx-checker-context", "mlir", [C, "unknown.onnx", "-o", "out.vmfb"], onnx_failing_checker("unknown"),
+         E(r"unknown\.onnx", r"NoSuchOp", r"Context: Bad node spec")),
+    # ---- issue 24, 9: what is not text on standard input
+    Case("opt-binary-stdin", "opt", ["-", "--serenity-schedule"], None, E(r"<stdin>", r"not MLIR text"),
+         forbid=[r"serenity-mlir", r"internal"], stdin=GARBAGE),
+    Case("opt-bytecode-stdin", "opt", ["-", "--serenity-schedule"], None, E(r"<stdin>", r"bytecode"),
+         forbid=[r"internal"], stdin=b"ML\xefR" + GARBAGE),
+    Case("opt-latin1-stdin", "opt", ["-", "--serenity-schedule"], None, E(r"<stdin>", r"not MLIR text"),
+         forbid=[r"internal"], stdin="func.func @caf\xe9() { return }".encode("latin-1")),
+    Case("graph-binary-stdin", "mlir", ["schedule-graph", "-"], None, E(r"<stdin>", r"not a text file"),
+         forbid=[r"internal"], stdin=GARBAGE),
 ]
 
 # fmt: on
@@ -414,7 +527,14 @@ def _param(c: Case) -> Any:
 def test_fault(case: Case, sandbox: Sandbox, art: Artifacts) -> None:
     if case.setup is not None:
         case.setup(sandbox, art)
-    res = sandbox.run(case.tool, case.args, cwd=sandbox.path(case.cwd) if case.cwd else None)
+    res = sandbox.run(
+        case.tool,
+        case.args,
+        cwd=sandbox.path(case.cwd) if case.cwd else None,
+        stdout=case.stdout.replace("{work}", str(sandbox.work)),
+        stdin=case.stdin,
+        env=case.env,
+    )
     problems = fault_problems(sandbox, res, case.expect)
     said = next((ln for ln in reversed(res.lines) if ERROR_LINE.match(ln)), "")
     problems += [f"error line matches /{f}/: {said[:160]!r}" for f in case.forbid if re.search(f, said, re.I)]
@@ -423,8 +543,24 @@ def test_fault(case: Case, sandbox: Sandbox, art: Artifacts) -> None:
 
 # -- signals -----------------------------------------------------------------------
 
-INT, TERM = signal.SIGINT, signal.SIGTERM
+
+def WS(sb: Sandbox, art: Artifacts) -> None:
+    sb.copy(art.ws_graph(), "ws.json")
+
+
+INT, TERM, HUP, QUIT = signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT
 COMPILE_ARGS = [C, "m.onnx", "-o", "out.vmfb", "--report", "r.json"]
+# With PYTHONPROFILEIMPORTTIME=1 Python prints a line as each import ends:
+# a trigger that does not depend on the machine's speed. The handlers are
+# installed before the commands import their modules, so a signal right
+# after one of these lines lands while Python is still importing.
+IMPORTTIME = {"PYTHONPROFILEIMPORTTIME": "1"}
+# schedule-graph imports serenity_mlir.files when it starts reading the graph.
+GRAPH_STARTED = r"^import time:.*\|\s+serenity_mlir\.files$"
+# compile imports the driver (and with it ONNX, IREE, numpy) when it starts.
+COMPILE_IMPORTING = r"^import time:.*\|\s+serenity_mlir\.pipeline\.importer$"
+# A search that runs until it is interrupted (no work limit, 30 s).
+WS_ARGS = ["schedule-graph", "ws.json", "--time-limit", "30", "--work-limit", "0"]
 # The final compile's step ("[4/7] compiling for host", "[4/7] placing the slab and compiling for host").
 FINAL_COMPILE = r"\] (?:.* )?compiling for "
 
@@ -438,6 +574,7 @@ class SignalCase:
     to_group: bool = False
     setup: Setup = model()
     message: Sequence[str] = (r"interrupt|terminat|signal|cancel",)
+    env: dict[str, str] | None = None
 
 
 # fmt: off
@@ -455,10 +592,32 @@ SIGNAL_CASES = [
     SignalCase("sigint-twice-lowering", COMPILE_ARGS, [(INT, 0), (INT, 0.15)], Trigger(r"\] lowering", "iree-compile")),
     SignalCase("sigint-twice-measuring", COMPILE_ARGS, [(INT, 0), (INT, 0.15)],
                Trigger(r"\] measuring", "python", delay=0.2)),
-    SignalCase("sigint-schedule-graph", ["schedule-graph", "ws.json", "--time-limit", "30"], [(INT, 0)],
-               Trigger(None, delay=1.5), setup=lambda sb, art: (sb.copy(art.ws_graph(), "ws.json"), None)[1]),
-    SignalCase("sigterm-schedule-graph", ["schedule-graph", "ws.json", "--time-limit", "30"], [(TERM, 0)],
-               Trigger(None, delay=1.5), setup=lambda sb, art: (sb.copy(art.ws_graph(), "ws.json"), None)[1]),
+    SignalCase("sigint-schedule-graph", WS_ARGS, [(INT, 0)], Trigger(GRAPH_STARTED, delay=0.5), setup=WS,
+               env=IMPORTTIME),
+    SignalCase("sigterm-schedule-graph", WS_ARGS, [(TERM, 0)], Trigger(GRAPH_STARTED, delay=0.5), setup=WS,
+               env=IMPORTTIME),
+    # ---- issue 24, 2: SIGHUP (terminal closed, ssh dropped) and SIGQUIT end the run like SIGTERM
+    SignalCase("sighup-lowering", COMPILE_ARGS, [(HUP, 0)], Trigger(r"\] lowering", "iree-compile")),
+    SignalCase("sigquit-lowering", COMPILE_ARGS, [(QUIT, 0)], Trigger(r"\] lowering", "iree-compile")),
+    SignalCase("sighup-lowering-process-group", COMPILE_ARGS, [(HUP, 0)], Trigger(r"\] lowering", "iree-compile"),
+               to_group=True),
+    SignalCase("sighup-final-compile", COMPILE_ARGS, [(HUP, 0)], Trigger(FINAL_COMPILE, "iree-compile")),
+    SignalCase("sighup-measuring", COMPILE_ARGS, [(HUP, 0)], Trigger(r"\] measuring", "python", delay=0.2)),
+    SignalCase("sigquit-measuring", COMPILE_ARGS, [(QUIT, 0)], Trigger(r"\] measuring", "python", delay=0.2)),
+    SignalCase("sighup-reference-compile", COMPILE_ARGS, [(HUP, 0)],
+               Trigger(r"\] compiling the same model", "iree-compile")),
+    SignalCase("sighup-then-sigterm", COMPILE_ARGS, [(HUP, 0), (TERM, 0.15)], Trigger(r"\] lowering", "iree-compile")),
+    SignalCase("sighup-schedule-graph", WS_ARGS, [(HUP, 0)], Trigger(GRAPH_STARTED, delay=0.5), setup=WS,
+               env=IMPORTTIME),
+    SignalCase("sigquit-schedule-graph", WS_ARGS, [(QUIT, 0)], Trigger(GRAPH_STARTED, delay=0.5), setup=WS,
+               env=IMPORTTIME),
+    # ---- issue 24, 2: a signal while Python still imports (seconds on a loaded machine)
+    SignalCase("sigint-while-importing-compile", COMPILE_ARGS, [(INT, 0)], Trigger(COMPILE_IMPORTING), env=IMPORTTIME),
+    SignalCase("sigterm-while-importing-compile", COMPILE_ARGS, [(TERM, 0)], Trigger(COMPILE_IMPORTING),
+               env=IMPORTTIME),
+    SignalCase("sighup-while-importing-compile", COMPILE_ARGS, [(HUP, 0)], Trigger(COMPILE_IMPORTING), env=IMPORTTIME),
+    SignalCase("sigint-while-starting-schedule-graph", WS_ARGS, [(INT, 0)], Trigger(GRAPH_STARTED), setup=WS,
+               env=IMPORTTIME),
 ]
 
 # fmt: on
@@ -470,7 +629,9 @@ def test_signal(case: SignalCase, sandbox: Sandbox, art: Artifacts) -> None:
     """The run ends within 2 s of the signal with a message, kills its
     children, and leaves no output, partial output or temp folder."""
     case.setup(sandbox, art)
-    res = sandbox.run("mlir", case.args, signals=case.signals, trigger=case.trigger, to_group=case.to_group)
+    res = sandbox.run(
+        "mlir", case.args, signals=case.signals, trigger=case.trigger, to_group=case.to_group, env=case.env
+    )
     problems = fault_problems(sandbox, res, Expect(message=case.message, after_signal=2.0))
     running = ", ".join(sorted({p.name for p in res.running_at_signal})) or "-"
     assert_no_problems(res, [*problems, *([f"(running at the signal: {running})"] if problems else [])], case.id)
@@ -487,6 +648,10 @@ class EitherCase:
     outputs: Sequence[str]  # what a success must have written (work/-relative)
     must_succeed: bool = False
     cwd: str | None = None
+    tool: str = "mlir"
+
+
+LONG = "x" * 245  # + ".vmfb": 250 characters, 5 short of NAME_MAX
 
 
 # fmt: off
@@ -501,6 +666,15 @@ EITHER_CASES = [
                ["out.vmfb"], must_succeed=True),
     EitherCase("unwritable-cwd-absolute-paths", [C, "{work}/ro/m.onnx", "-o", "{work}/out.vmfb", NM], ro_with_model,
                ["out.vmfb"], must_succeed=True, cwd="ro"),
+    # ---- issue 24, 3: 250-character names work (the hidden temporary sibling always fits)
+    EitherCase("output-name-250", [C, "m.onnx", "-o", LONG + ".vmfb", NM], model(), [LONG + ".vmfb"],
+               must_succeed=True),
+    EitherCase("report-name-250", [C, "m.onnx", "-o", "out.vmfb", "--report", LONG + ".json", NM], model(),
+               ["out.vmfb", LONG + ".json"], must_succeed=True),
+    EitherCase("output-name-254-in-folder", [C, "m.onnx", "-o", "d/" + "y" * 249 + ".vmfb", NM], model(),
+               ["d", "d/" + "y" * 249 + ".vmfb"], must_succeed=True),
+    EitherCase("opt-output-name-250", ["f.mlir", "--serenity-schedule", "-o", LONG + ".mlir"],
+               copy_art("flow_mlir", "f.mlir"), [LONG + ".mlir"], must_succeed=True, tool="opt"),
 ]
 
 # fmt: on
@@ -511,7 +685,7 @@ EITHER_CASES = [
 def test_clean_either_way(case: EitherCase, sandbox: Sandbox, art: Artifacts) -> None:
     case.setup(sandbox, art)
     args = [a.replace("{work}", str(sandbox.work)) if isinstance(a, str) else a for a in case.args]
-    res = sandbox.run("mlir", args, cwd=sandbox.path(case.cwd) if case.cwd else None)
+    res = sandbox.run(case.tool, args, cwd=sandbox.path(case.cwd) if case.cwd else None)
     if res.returncode == 0:
         assert_no_problems(res, clean_success_problems(sandbox, res, case.outputs), case.id)
     else:
@@ -637,3 +811,102 @@ def test_memory_limit_honoured(sandbox: Sandbox, art: Artifacts) -> None:
     grown = peak_mib - base_mib
     assert grown <= 40 * 1.05, f"peak RSS {peak_mib:.0f} MiB: {grown:.0f} MiB over the search-free run (limit 40M)"
     assert seconds < 30, f"took {seconds:.0f} s: the memory limit did not end the search"
+
+
+# -- issue 24, 1: a closed standard output (`| head -0`) ends the run quietly ------------
+
+
+@dataclass
+class QuietCase:
+    id: str
+    tool: str
+    args: Sequence[str]
+    setup: Setup | None = None
+
+
+# fmt: off
+QUIET_CASES = [
+    QuietCase("graph-stdout-closed", "mlir", ["schedule-graph", "g.json"], graph(G_OK)),
+    QuietCase("targets-stdout-closed", "mlir", ["targets"]),
+    QuietCase("help-stdout-closed", "mlir", ["--help"]),
+    QuietCase("compile-help-stdout-closed", "mlir", [C, "--help"]),
+    QuietCase("opt-stdout-closed", "opt", ["f.mlir", "--serenity-schedule"], copy_art("flow_mlir", "f.mlir")),
+    QuietCase("compile-stdout-closed", "mlir", [C, "m.onnx", "-o", "out.vmfb", "--report", "r.json", NM, "-q"],
+              model()),
+    QuietCase("measure-stdout-closed", "mlir", ["measure", "b.vmfb"], VMFB),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in QUIET_CASES])
+def test_closed_stdout_is_a_quiet_end(case: QuietCase, sandbox: Sandbox, art: Artifacts) -> None:
+    """Like the usual Unix tools: no message, no traceback, exit 141
+    (128 + SIGPIPE); and, as for any failed output, nothing written."""
+    if case.setup is not None:
+        case.setup(sandbox, art)
+    res = sandbox.run(case.tool, case.args, stdout="closed", timeout=60)
+    problems = []
+    if res.returncode != 141:
+        problems.append(f"exit {res.returncode}, not 141")
+    if res.lines:
+        problems.append(f"not quiet: {res.lines[-1][:160]!r}")
+    problems += clean_success_problems(sandbox, res, [])
+    assert_no_problems(res, problems, case.id)
+
+
+# -- issue 24, 6: the time limit bounds the call; the output does not depend on the load ---
+
+
+def _schedule_graph(sandbox: Sandbox, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    argv = [*PREFIX, str(BIN / "serenity-mlir"), "schedule-graph", *args]
+    r = subprocess.run(argv, cwd=sandbox.work, env=sandbox.env(env), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-500:]
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
+
+
+@pytest.mark.slow
+def test_same_order_alone_and_under_load(sandbox: Sandbox, art: Artifacts) -> None:
+    """WS(300) to a work limit the search reaches (it stops there, not at
+    the clock): the same order, peak and state count when the machine is
+    quiet and when it runs four CPU-bound processes beside it."""
+    sandbox.copy(art.ws_graph(), "ws.json")
+    args = ("ws.json", "--work-limit", "40000", "--time-limit", "600")
+    alone = _schedule_graph(sandbox, *args)
+    burners = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdout=subprocess.DEVNULL) for _ in range(4)
+    ]
+    try:
+        loaded = _schedule_graph(sandbox, *args)
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    assert alone["stopped_by"] == "work-limit" and not alone["optimal"]
+    same = ("order", "peak_bytes", "states", "lower_bound_bytes", "stopped_by")
+    assert {k: loaded[k] for k in same} == {k: alone[k] for k in same}
+    assert loaded["seconds"] > 0 and alone["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_time_limit_bounds_the_whole_call(sandbox: Sandbox, art: Artifacts) -> None:
+    """With no work limit, --time-limit 3 ends the search within 10% (or a
+    second) of the limit, and the output says the clock ended it."""
+    sandbox.copy(art.ws_graph(), "ws.json")
+    out = _schedule_graph(sandbox, "ws.json", "--work-limit", "0", "--time-limit", "3")
+    assert out["stopped_by"] == "time-limit" and not out["optimal"]
+    assert out["seconds"] <= 3 + 1.0, f"{out['seconds']:.1f} s for a 3 s limit"
+
+
+@pytest.mark.slow
+def test_long_chain_through_the_cli(sandbox: Sandbox) -> None:
+    """A 100,000-node chain: linear preprocessing, proven optimal."""
+    n = 100_000
+    nodes = [{"name": f"n{i}", "bytes": 4} for i in range(n)]
+    edges = [[f"n{i}", f"n{i + 1}"] for i in range(n - 1)]
+    sandbox.write("chain.json", json.dumps({"nodes": nodes, "edges": edges, "outputs": [f"n{n - 1}"]}))
+    t0 = time.monotonic()
+    out = _schedule_graph(sandbox, "chain.json")
+    seconds = time.monotonic() - t0
+    assert out["optimal"] and out["peak_bytes"] == 8 and out["stopped_by"] is None
+    assert seconds < 90, f"took {seconds:.0f} s"
