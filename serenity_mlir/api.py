@@ -35,13 +35,13 @@ from serenity_mlir.ir.reflection import record_signature
 from serenity_mlir.memory.slab import SlabPrediction
 from serenity_mlir.passes.schedule import apply_order
 from serenity_mlir.pipeline import driver
-from serenity_mlir.pipeline.driver import CompileOptions
 from serenity_mlir.pipeline.importer import Imported, import_model
 from serenity_mlir.pipeline.lower import lower_to_flow, write_input
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.runtime.local import measure as _measure
 from serenity_mlir.scheduler.graph import Graph
 from serenity_mlir.scheduler.schedule import ScheduleResult, schedule
+from serenity_mlir.settings import TIME_LIMIT, CompileSettings
 from serenity_mlir.targets import Target, available_targets, get_target
 
 __all__ = [
@@ -96,7 +96,7 @@ def dataflow_graph(flow: FlowModule, model: str = "iree") -> BodyGraph:
     return build_body_graph(func, model)
 
 
-def schedule_graph(graph: Graph, scheduler: str = "serenity", time_limit: float | None = 60.0) -> ScheduleResult:
+def schedule_graph(graph: Graph, scheduler: str = "serenity", time_limit: float | None = TIME_LIMIT) -> ScheduleResult:
     """Schedules a graph; the order is always a checked topological order."""
     return schedule(graph, scheduler, time_limit=time_limit)
 
@@ -133,9 +133,17 @@ def measure(vmfb: str | Path, function: str | None = None, seed: int = 0) -> dic
 
 def compile_model(model: str | Path, out: str | Path, **options: Any) -> dict[str, Any]:
     """The whole ``serenity-mlir compile`` job; returns the report.
-    Options are the fields of :class:`serenity_mlir.pipeline.driver.CompileOptions`."""
-    options.setdefault("quiet", True)
-    return driver.compile_model(model, out, CompileOptions(**options))
+    Options are :data:`serenity_mlir.settings.FLAT_OPTIONS`' names
+    (``target``, ``scheduler``, ``time_limit``, ``rewrite``, ``placement``,
+    ``measure``, ``seed`` ...), or ``settings=`` a whole
+    :class:`~serenity_mlir.settings.CompileSettings` tree."""
+    settings = options.pop("settings", None)
+    if settings is None:
+        options.setdefault("quiet", True)
+        settings = CompileSettings.from_options(**options)
+    elif options:
+        raise InputError(f"compile_model: give settings= or options, not both (got {', '.join(options)})")
+    return driver.compile_model(model, out, settings)
 
 
 TORCH_INSTALL = "pip install 'serenity-mlir[torch]'"

@@ -24,7 +24,8 @@ from pathlib import Path
 from iree.build.executor import BuildAction, BuildContext, BuildFile, FileNamespace
 
 from serenity_mlir.errors import InputError
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.driver import compile_model
+from serenity_mlir.settings import TIME_LIMIT, CompileSettings
 
 __all__ = ["serenity_compile", "source_file"]
 
@@ -48,7 +49,7 @@ def serenity_compile(
     source: str | Path | BuildFile,
     target: str = "host",
     scheduler: str = "serenity",
-    time_limit: float = 60.0,
+    time_limit: float = TIME_LIMIT,
     measure: bool = False,
 ) -> BuildFile:
     """Declares ``<name>.vmfb`` (and ``<name>.report.json``) in the build tree.
@@ -109,7 +110,7 @@ class SerenityCompileAction(BuildAction):
 
     def _invoke(self) -> None:
         src = self.source.get_fs_path() if isinstance(self.source, BuildFile) else self.source
-        opts = CompileOptions(
+        opts = CompileSettings.from_options(
             target=self.target,
             scheduler=self.scheduler,
             time_limit=self.time_limit,

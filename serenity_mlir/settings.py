@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import InputError
+from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.schedule import SCHEDULERS
 from serenity_mlir.units import ByteSize, parse_size
 
@@ -55,6 +56,9 @@ class ScheduleSettings:
     scheduler: str = "serenity"
     function: str | None = None
     time_limit: float | None = TIME_LIMIT
+    # Sets the search may store in all: what ends a long search, at the same
+    # point on any machine (None: no limit; the time limit is the backstop).
+    work_limit: int | None = DEFAULT_WORK_LIMIT
     # Bytes the search may keep stored (None: half the available memory);
     # reached, the search ends like at the time limit.
     memory_limit: ByteSize | None = None
@@ -77,6 +81,8 @@ class ScheduleSettings:
         if self.scheduler not in SCHEDULERS:
             raise InputError(f"unknown scheduler '{self.scheduler}' (known: {', '.join(SCHEDULERS)})")
         _seconds(self.time_limit, "--time-limit")
+        if self.work_limit is not None and (isinstance(self.work_limit, bool) or self.work_limit <= 0):
+            raise InputError(f"--work-limit must be a positive number of sets, got {self.work_limit}")
         if self.memory_limit is not None and self.memory_limit <= 0:
             raise InputError(f"--memory-limit must be a positive size, got {self.memory_limit}")
         if self.memory_model not in MEMORY_MODELS:

@@ -9,8 +9,13 @@ from __future__ import annotations
 import argparse
 import math
 import re
+from typing import NewType
 
 from serenity_mlir.errors import BudgetError, InputError
+
+# A number of bytes that people may write as ``256K``: settings fields of this
+# type take such text as a pass option (``memory-limit=512M``).
+ByteSize = NewType("ByteSize", int)
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _SIZE_RE = re.compile(r"^\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([kmg]?)(i?b?)\s*$", re.IGNORECASE)

@@ -19,14 +19,15 @@ result 0 the slab's length, result i+1 the offset of slice i.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from iree.compiler import ir
 
 from serenity_mlir.errors import InternalError
 from serenity_mlir.ir.mlir import format_location
-from serenity_mlir.memory.placement import DEFAULT_MOVES, EXACT_SECONDS, Placement, place
+from serenity_mlir.memory.placement import Placement, place
 from serenity_mlir.memory.slab import ALIGNMENT
+from serenity_mlir.settings import DEFAULT_PLACEMENT, PlacementSettings
 
 PACK_OP = "stream.resource.pack"
 
@@ -79,6 +80,36 @@ class PackPlacement:
             "offsets": list(p.offsets) if p else None,
             "note": self.note,
         }
+
+
+@dataclass
+class PackLayout:
+    """Every pack of a module and what was done with it; the sums count the
+    packs of the functions' execution regions only: a pack in a
+    ``util.initializer`` (splat-initialised globals, allocated once at module
+    initialisation) is placed too, but is no part of the call's transient
+    slab (the memory model counts those globals apart)."""
+
+    placement: str
+    packs: list[PackPlacement] = field(default_factory=list)
+
+    @property
+    def call_packs(self) -> list[PackPlacement]:
+        return [p for p in self.packs if p.function]
+
+    @property
+    def slab_bytes(self) -> int:
+        """The placed slabs of the call, summed over its packs (one pack per
+        execution region; with serial partitioning there is one)."""
+        return sum(p.slab_bytes or 0 for p in self.call_packs)
+
+    @property
+    def iree_slab_bytes(self) -> int:
+        return sum(p.iree_bytes or 0 for p in self.call_packs)
+
+    @property
+    def slab_live_bytes(self) -> int:
+        return sum(p.lower_bound_bytes or 0 for p in self.call_packs)
 
 
 def find_packs(module: ir.Operation) -> list[tuple[str, ir.Operation]]:
@@ -160,13 +191,7 @@ def set_pack_offsets(op: ir.Operation, total: int, offsets: list[int]) -> None:
 
 
 def iter_placements(
-    module: ir.Operation,
-    placement: str = "serenity",
-    moves: int = DEFAULT_MOVES,
-    seed: int = 0,
-    exact: bool = True,
-    exact_seconds: float = EXACT_SECONDS,
-    alignment: int = ALIGNMENT,
+    module: ir.Operation, settings: PlacementSettings = DEFAULT_PLACEMENT, alignment: int = ALIGNMENT
 ) -> Iterator[PackPlacement]:
     """Places every pack of ``module`` in place (see :func:`place_packs`)."""
     for fname, op in find_packs(module):
@@ -175,27 +200,29 @@ def iter_placements(
         if not static:
             yield PackPlacement(fname, where, tuple(slices), None, "dynamic slice sizes: left to IREE")
             continue
-        p = place(slices, alignment, placement, moves=moves, seed=seed, exact=exact, exact_seconds=exact_seconds)
-        if placement != "iree":
+        p = place(
+            slices,
+            alignment,
+            settings.placement,
+            moves=settings.moves,
+            seed=settings.seed,
+            exact=settings.exact,
+            exact_seconds=settings.exact_seconds,
+        )
+        if settings.placed:
             set_pack_offsets(op, p.total, list(p.offsets))
         yield PackPlacement(fname, where, tuple(slices), p)
 
 
 def place_packs(
-    module: ir.Operation,
-    placement: str = "serenity",
-    moves: int = DEFAULT_MOVES,
-    seed: int = 0,
-    exact: bool = True,
-    exact_seconds: float = EXACT_SECONDS,
-    alignment: int = ALIGNMENT,
+    module: ir.Operation, settings: PlacementSettings = DEFAULT_PLACEMENT, alignment: int = ALIGNMENT
 ) -> list[PackPlacement]:
     """Solves every static pack of ``module`` with ``memory.placement.place``
     and writes the offsets in as constants (the pack is erased). With
-    ``placement="iree"`` the packs are read and reported but left to IREE's
+    placement ``iree`` the packs are read and reported but left to IREE's
     ``layout-slices``. Packs with a dynamic size are always left to IREE."""
-    out = list(iter_placements(module, placement, moves, seed, exact, exact_seconds, alignment))
-    if placement != "iree" and any(p.placement for p in out):
+    out = list(iter_placements(module, settings, alignment))
+    if settings.placed and any(p.placement for p in out):
         try:
             module.verify()
         except ir.MLIRError as e:

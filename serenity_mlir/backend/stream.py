@@ -27,22 +27,26 @@ device target at the flow phase.
 from __future__ import annotations
 
 import csv
+import functools
 import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iree.compiler import ir
+
 from serenity_mlir.backend.build import arena_from_statistics
 from serenity_mlir.backend.compile import CompileResult, compile_stream_artifacts, flow_text_for
-from serenity_mlir.backend.packs import PackPlacement, place_packs
+from serenity_mlir.backend.packs import PackLayout, PackPlacement, place_packs
 from serenity_mlir.errors import CompilerToolError, InputError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.ir.tools import run_tool, tool_path
-from serenity_mlir.memory.placement import DEFAULT_MOVES, EXACT_SECONDS
+from serenity_mlir.settings import DEFAULT_PLACEMENT, PlacementSettings
 from serenity_mlir.targets import Target, get_target
 
 STREAM_PIPELINE_ALLOCATE = (
@@ -132,31 +136,28 @@ def statistics_from_csv(csv_text: str) -> dict[str, Any] | None:
     }
 
 
-def place_stream_text(
-    stream_text: str,
-    placement: str = "serenity",
-    moves: int = DEFAULT_MOVES,
-    seed: int = 0,
-    exact: bool = True,
-    exact_seconds: float = EXACT_SECONDS,
-) -> tuple[str, list[PackPlacement]]:
+# Places the packs of a parsed stream-phase module in place (the
+# serenity-place pass, or :func:`place_packs` with a settings record).
+Placer = Callable[[ir.Operation], PackLayout]
+
+
+def place_stream_text(stream_text: str, placer: Placer) -> tuple[str, PackLayout]:
     """Step 2 on text: parses the stream-phase module, places every pack
-    (``backend.packs.place_packs``) and prints it back."""
+    with ``placer`` and prints it back."""
     ctx = mlir_io.new_context()
     module = mlir_io.parse_module(stream_text, "<stream>", ctx)
-    packs = place_packs(module, placement, moves=moves, seed=seed, exact=exact, exact_seconds=exact_seconds)
-    return mlir_io.module_to_text(module, debuginfo=True), packs
+    layout = placer(module)
+    return mlir_io.module_to_text(module, debuginfo=True), layout
 
 
 @dataclass
 class PlacedBuild:
     """What ``compile_placed`` did: every pack (slices, IREE's slab, ours,
-    the bound, the method), the build (artifacts and IREE's statistics), and
-    the time each step took."""
+    the bound, the method; the sums count the call's packs), the build
+    (artifacts and IREE's statistics), and the time each step took."""
 
     target: str
-    placement: str
-    packs: list[PackPlacement]
+    layout: PackLayout
     build: CompileResult
     placement_seconds: float
     stream_seconds: float  # both iree-opt steps
@@ -164,30 +165,33 @@ class PlacedBuild:
     files: dict[str, Path] = field(default_factory=dict)  # kept intermediate files
 
     @property
+    def placement(self) -> str:
+        return self.layout.placement
+
+    @property
+    def packs(self) -> list[PackPlacement]:
+        return self.layout.packs
+
+    @property
     def artifacts(self) -> dict[str, Path]:
         return self.build.artifacts
 
     @property
-    def call_packs(self) -> list[PackPlacement]:
-        """The packs of the functions' execution regions: a pack in a
-        ``util.initializer`` (splat-initialised globals, allocated once at
-        module initialisation) is placed too, but is no part of the call's
-        transient slab (the memory model counts those globals apart)."""
-        return [p for p in self.packs if p.function]
-
-    @property
     def slab_bytes(self) -> int:
-        """The placed slabs of the call, summed over its packs (one pack per
-        execution region; with serial partitioning there is one)."""
-        return sum(p.slab_bytes or 0 for p in self.call_packs)
+        return self.layout.slab_bytes
 
     @property
     def iree_slab_bytes(self) -> int:
-        return sum(p.iree_bytes or 0 for p in self.call_packs)
+        return self.layout.iree_slab_bytes
 
     @property
     def slab_live_bytes(self) -> int:
-        return sum(p.lower_bound_bytes or 0 for p in self.call_packs)
+        return self.layout.slab_live_bytes
+
+    @property
+    def methods(self) -> list[str]:
+        """How the call's packs were solved (``iree``: left to IREE)."""
+        return sorted({p.placement.method if p.placement else "iree" for p in self.layout.call_packs})
 
     @property
     def arena_bytes(self) -> int | None:
@@ -214,20 +218,18 @@ def compile_placed(
     flow_file: str | Path,
     out: str | Path,
     target: Target | str,
-    placement: str = "serenity",
-    extra_flags: list[str] | None = None,
-    moves: int = DEFAULT_MOVES,
-    seed: int = 0,
-    exact: bool = True,
-    exact_seconds: float = EXACT_SECONDS,
+    settings: PlacementSettings = DEFAULT_PLACEMENT,
+    extra_flags: Sequence[str] = (),
     keep_dir: str | Path | None = None,
+    placer: Placer | None = None,
 ) -> PlacedBuild:
     """Compiles a (scheduled) flow file for ``target`` with the slab placed by
-    ``placement`` (``serenity``: ``memory.placement``; ``iree``: IREE's own
-    layout, through the same split, for comparison). Writes the same files as
-    ``backend.compile.compile_flow_artifacts`` (``out`` and, for static
-    libraries, ``OUT.o``/``OUT.h``; ``OUT.c`` for vm-c). ``keep_dir``: keep
-    the stream-phase files there (``model.stream.mlir``,
+    ``settings`` (``serenity``: ``memory.placement``; ``iree``: IREE's own
+    layout, through the same split, for comparison), or by ``placer`` when
+    given (the compile job passes the serenity-place pass). Writes the same
+    files as ``backend.compile.compile_flow_artifacts`` (``out`` and, for
+    static libraries, ``OUT.o``/``OUT.h``; ``OUT.c`` for vm-c). ``keep_dir``:
+    keep the stream-phase files there (``model.stream.mlir``,
     ``model.placed.stream.mlir``, ``model.final.stream.mlir``)."""
     flow_file, out = Path(flow_file), Path(out)
     t = get_target(target) if isinstance(target, str) else target
@@ -237,7 +239,9 @@ def compile_placed(
     t0 = time.perf_counter()
     allocated = lower_to_allocation(text)
     t1 = time.perf_counter()
-    placed, packs = place_stream_text(allocated, placement, moves, seed, exact, exact_seconds)
+    if placer is None:
+        placer = functools.partial(_place_by_settings, settings)
+    placed, layout = place_stream_text(allocated, placer)
     t2 = time.perf_counter()
     final, statistics = finish_stream(placed)
     t3 = time.perf_counter()
@@ -256,21 +260,24 @@ def compile_placed(
         # Kept when iree-compile fails: the error's reproducer names it.
         src = Path(tempfile.mkdtemp(prefix="serenity-stream-")) / "model.final.stream.mlir"
         atomic_write(src, final)
-    build = compile_stream_artifacts(src, out, t, extra_flags)
+    build = compile_stream_artifacts(src, out, t, list(extra_flags))
     if keep is None:
         shutil.rmtree(src.parent, ignore_errors=True)
     if build.statistics is None or arena_from_statistics(build.statistics) is None:
         build.statistics = statistics
     return PlacedBuild(
         target=t.name,
-        placement=placement,
-        packs=packs,
+        layout=layout,
         build=build,
         placement_seconds=t2 - t1,
         stream_seconds=(t1 - t0) + (t3 - t2),
         compile_seconds=build.seconds,
         files=files,
     )
+
+
+def _place_by_settings(settings: PlacementSettings, module: ir.Operation) -> PackLayout:
+    return PackLayout(settings.placement, place_packs(module, settings))
 
 
 def predicted_peak(build: PlacedBuild, input_bytes: int, output_bytes: int) -> int:

@@ -33,22 +33,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir.backend.compile import compile_flow, compile_input
-from serenity_mlir.backend.stream import compile_placed
+from serenity_mlir.backend.compile import compile_input
 from serenity_mlir.bench import plots as bench_plots
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.memory import joint
-from serenity_mlir.passes.schedule import ScheduleOutcome
+from serenity_mlir.pipeline import measure as run_stage
+from serenity_mlir.pipeline.chain import BuiltModule, build_module
 from serenity_mlir.pipeline.importer import import_model
 from serenity_mlir.pipeline.lower import lower
-from serenity_mlir.pipeline.rewrite import Variant, rewrite_then_schedule
-from serenity_mlir.pipeline.schedule import ScheduleSettings, schedule_flow_file
+from serenity_mlir.pipeline.report import rewrite_fields
 from serenity_mlir.pipeline.workdir import WorkFolder
-from serenity_mlir.runtime.compare import REWRITE_RTOL, max_relative_error
-from serenity_mlir.runtime.local import compare_latency, measure
+from serenity_mlir.runtime.compare import max_relative_error
+from serenity_mlir.runtime.local import compare_latency
 from serenity_mlir.samples import IRREGULAR, REGULAR, SAMPLES, write_sample
 from serenity_mlir.scheduler.graph import live_profile
+from serenity_mlir.settings import TIME_LIMIT, CompileSettings, PlacementSettings, RewriteSettings, ScheduleSettings
 from serenity_mlir.targets import get_target
 
 CONFIGS = {
@@ -61,14 +61,25 @@ CONFIGS = {
     "d": "SERENITY (order + placement)",
     "e": "SERENITY + rewriting",
 }
-# key -> (scheduler, packing search for IREE's packer, placed by SERENITY)
+# key -> (scheduler, placement, rewrite): each configuration is a settings
+# tree run through the compile job's own chain (pipeline/chain.py).
 SCHEDULED = {
-    "c": ("program", False, False),
-    "c'": ("kahn", False, False),
-    "d0": ("serenity", True, False),
-    "cp": ("program", False, True),
-    "d": ("serenity", False, True),
+    "c": ("program", "iree", False),
+    "c'": ("kahn", "iree", False),
+    "d0": ("serenity", "iree", False),
+    "cp": ("program", "serenity", False),
+    "d": ("serenity", "serenity", False),
 }
+
+
+def config_settings(scheduler: str, placement: str, rewrite: bool, time_limit: float) -> CompileSettings:
+    """The compile settings of one bench configuration."""
+    return CompileSettings(
+        quiet=True,
+        schedule=ScheduleSettings(scheduler=scheduler, time_limit=time_limit),
+        placement=PlacementSettings(placement=placement),
+        rewrite=RewriteSettings(enabled=rewrite),
+    )
 
 
 class ProgressBar:
@@ -99,6 +110,31 @@ class ProgressBar:
             print(file=sys.stderr)
 
 
+def _config_row(module: BuiltModule, lower_seconds: float) -> dict[str, Any]:
+    """A configuration's predicted figures (the measured ones are added later)."""
+    outcome, placed = module.sched, module.placed
+    fixed = outcome.body.fixed_bytes
+    secs = module.built.compile_seconds
+    place_fields: dict[str, Any] = {}
+    if placed is not None:
+        secs = placed.compile_seconds + placed.stream_seconds + placed.placement_seconds
+        place_fields = {
+            "slab_live_bytes": placed.slab_live_bytes,
+            "iree_slab_bytes": placed.iree_slab_bytes,
+            "placement_seconds": round(placed.placement_seconds, 3),
+        }
+    return {
+        "compile_seconds": round(secs + lower_seconds, 3),
+        "predicted_peak_bytes": module.predicted_peak_bytes,
+        "predicted_transient_bytes": module.predicted_slab_bytes,
+        "predicted_live_transient_bytes": module.prediction.live_bytes,
+        **place_fields,
+        "schedule_peak_bytes": outcome.result.peak_bytes + fixed,
+        "schedule_seconds": round(outcome.result.seconds, 4),
+        "optimal": outcome.result.optimal,
+    }
+
+
 def bench_model(
     model: Path,
     target_name: str,
@@ -113,53 +149,40 @@ def bench_model(
     imported = import_model(model, quiet=True)
     work = WorkFolder(workdir)
     lowered = lower(imported, work, target)
-    flow, input_file, lower_seconds = lowered.flow_file, lowered.input_file, lowered.seconds
     row: dict[str, Any] = {"model": model.stem, "path": str(model), "configs": {}}
     vmfbs: dict[str, Path] = {}
     profiles: dict[str, list[int]] = {}
     for key, flags in (("a", []), ("b", ["--iree-stream-partitioning-favor=min-peak-memory"])):
         out = workdir / f"{key}.vmfb"
-        secs = compile_input(input_file, out, target, flags)
+        secs = compile_input(lowered.input_file, out, target, flags)
         vmfbs[key] = out
         row["configs"][key] = {"compile_seconds": round(secs, 3)}
         bar.step(f"{model.stem}: compiled ({key})")
-    sched_files: dict[str, Path] = {}
-    outcomes: dict[str, ScheduleOutcome] = {}
-    for key, (scheduler, pack_search, placed) in SCHEDULED.items():
+    configs = dict(SCHEDULED)
+    if rewrite:
+        configs["e"] = ("serenity", "serenity", True)
+    for key, (scheduler, placement, rewritten) in configs.items():
         stem = key.replace("'", "_prime")
-        sched_file = workdir / f"{stem}.flow.mlir"
-        outcome = schedule_flow_file(flow, sched_file, ScheduleSettings(scheduler, None, time_limit), pack_search)
-        sched_files[key], outcomes[key] = sched_file, outcome
-        out = workdir / f"{stem}.vmfb"
-        body = outcome.body
-        fixed = body.fixed_bytes
-        slab = body.predict(outcome.result.order)
-        slab_bytes, place_fields = slab.slab_bytes, {}
-        if placed:
-            build = compile_placed(sched_file, out, target, "serenity")
-            secs, slab_bytes = build.compile_seconds + build.stream_seconds + build.placement_seconds, build.slab_bytes
-            place_fields = {
-                "slab_live_bytes": build.slab_live_bytes,
-                "iree_slab_bytes": build.iree_slab_bytes,
-                "placement_seconds": round(build.placement_seconds, 3),
+        settings = config_settings(scheduler, placement, rewritten, time_limit)
+        module = build_module(lowered, settings, target, work, f"{stem}.vmfb", model.name, tag=stem)
+        vmfbs[key] = module.built.artifacts["module"]
+        outcome, body = module.sched, module.sched.body
+        cfg = row["configs"][key] = _config_row(module, lowered.seconds)
+        if key == "e":
+            assert module.rewrite is not None
+            fields = rewrite_fields(module.rewrite)
+            cfg = row["configs"]["e"] = {
+                k: cfg[k] for k in ("compile_seconds", "predicted_peak_bytes", "schedule_seconds", "optimal")
             }
-        else:
-            secs = compile_flow(sched_file, out, target)
-        vmfbs[key] = out
-        profiles[key] = [x + fixed for x in live_profile(body.graph, outcome.result.order)]
+            cfg.update({k: v for k, v in fields.items() if k != "rewrite_predicted_peak_bytes"})
+            if module.rewritten:
+                profiles["e"] = [x + body.fixed_bytes for x in live_profile(body.graph, outcome.result.order)]
+            bar.step(f"{model.stem}: rewritten+scheduled+compiled (e)")
+            continue
+        profiles[key] = [x + body.fixed_bytes for x in live_profile(body.graph, outcome.result.order)]
         row["num_nodes"] = body.graph.num_nodes
         row["function"] = outcome.function
-        row["lower_bound_bytes"] = outcome.result.lower_bound_bytes + fixed
-        row["configs"][key] = {
-            "compile_seconds": round(secs + lower_seconds, 3),
-            "predicted_peak_bytes": slab_bytes + fixed,
-            "predicted_transient_bytes": slab_bytes,
-            "predicted_live_transient_bytes": slab.live_bytes,
-            **place_fields,
-            "schedule_peak_bytes": outcome.result.peak_bytes + fixed,
-            "schedule_seconds": round(outcome.result.seconds, 4),
-            "optimal": outcome.result.optimal,
-        }
+        row["lower_bound_bytes"] = outcome.result.lower_bound_bytes + body.fixed_bytes
         if key == "d" and joint_time_limit > 0 and joint.available():
             # How far the placed order is from the best order+placement together.
             j = joint.joint_optimum(body.graph, body.buffers, outcome.result.order, time_limit=joint_time_limit)
@@ -169,49 +192,30 @@ def bench_model(
                 "optimal": j.optimal,
                 "seconds": round(j.seconds, 2),
                 "order_then_pack_slab_bytes": j.hint_slab_bytes,
-                "placed_slab_bytes": slab_bytes,
-                "gain": round(slab_bytes / j.slab_bytes, 3) if j.slab_bytes else None,
+                "placed_slab_bytes": module.predicted_slab_bytes,
+                "gain": round(module.predicted_slab_bytes / j.slab_bytes, 3) if j.slab_bytes else None,
             }
         bar.step(f"{model.stem}: scheduled+compiled ({key})")
-    choice = None
-    if rewrite:
-        baseline = Variant.of((), sched_files["d"], outcomes["d"], placed=True)
-        settings = ScheduleSettings("serenity", None, time_limit)
-        choice = rewrite_then_schedule(input_file, baseline, work, target, settings, placed=True)
-        out = workdir / "e.vmfb"
-        e_build = compile_placed(choice.best.flow_file, out, target, "serenity")
-        secs = e_build.compile_seconds + e_build.stream_seconds + e_build.placement_seconds
-        vmfbs["e"] = out
-        fields = choice.report_fields()
-        if choice.applied:
-            eb = choice.best.outcome.body
-            profiles["e"] = [x + eb.fixed_bytes for x in live_profile(eb.graph, choice.best.outcome.result.order)]
-        row["configs"]["e"] = {
-            "compile_seconds": round(secs + lower_seconds, 3),
-            "predicted_peak_bytes": e_build.slab_bytes + choice.best.outcome.body.fixed_bytes,
-            "schedule_seconds": round(choice.best.outcome.result.seconds, 4),
-            "optimal": choice.best.outcome.result.optimal,
-            **{k: v for k, v in fields.items() if k != "rewrite_predicted_peak_bytes"},
-        }
-        bar.step(f"{model.stem}: rewritten+scheduled+compiled (e)")
     # Our modules record their input shapes; IREE's own builds do not, so
     # measure ours first and give the same inputs to the baselines.
-    inputs = None
+    run = run_stage.runner(target)
+    if run is None:
+        raise InputError(f"bench measures in IREE's runtime: target {target.name} cannot run here")
+    inputs: list[str] | None = None
     hashes = {}
     function = ""
     for key in ("d", "c", "c'", "cp", "d0", "a", "b", *(("e",) if rewrite else ())):
         npz = workdir / f"outputs_{key.replace(chr(39), '_prime')}.npz"
-        m = measure(vmfbs[key], row.get("function"), inputs=inputs, seed=0, save_outputs=npz)
-        inputs = m["inputs"]
-        function = m["function"]
-        hashes[key] = m["outputs_sha256"]
+        m = run(vmfbs[key], row.get("function"), inputs, 0, npz)
+        inputs, function = m.inputs, m.function
+        hashes[key] = m.outputs_sha256
         cfg = row["configs"][key]
-        cfg["measured_peak_bytes"] = m["device_bytes_peak"]
-        cfg["constant_bytes"] = m["constant_bytes"]
-        cfg["transient_bytes"] = m["transient_bytes"]
+        cfg["measured_peak_bytes"] = m.peak_bytes
+        cfg["constant_bytes"] = m.constant_bytes
+        cfg["transient_bytes"] = m.transient_bytes
         if cfg.get("predicted_live_transient_bytes"):
             # IREE's slab over the schedule's live bytes in it: fragmentation.
-            cfg["transient_over_predicted"] = round(m["transient_bytes"] / cfg["predicted_live_transient_bytes"], 4)
+            cfg["transient_over_predicted"] = round(m.transient_bytes / cfg["predicted_live_transient_bytes"], 4)
         bar.step(f"{model.stem}: measured ({key})")
     # Latency: every configuration timed side by side in one process.
     keys = list(vmfbs)
@@ -220,14 +224,14 @@ def bench_model(
         row["configs"][key]["latency_seconds"] = median
     for key, h in hashes.items():
         row["configs"][key]["outputs_match_a"] = h == hashes["a"]
-    if choice is None:
+    if not rewrite:
         row["configs"]["e"] = {"status": "n/a: run with --rewrite"}
     else:
         e = row["configs"]["e"]
         # A rewritten graph re-associates sums: compare within tolerance.
         err = max_relative_error(workdir / "outputs_e.npz", workdir / "outputs_a.npz")
         e["outputs_max_rel_error_vs_a"] = err
-        e["outputs_match_a"] = err <= REWRITE_RTOL
+        e["outputs_match_a"] = err <= RewriteSettings().rtol
         e["reduction_vs_d"] = round(row["configs"]["d"]["measured_peak_bytes"] / e["measured_peak_bytes"], 3)
     row["profiles"] = profiles
     a = row["configs"]["a"]
@@ -389,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench-results"))
     ap.add_argument("--target", default="host")
     ap.add_argument("--paper-size", action="store_true", help="generate the sample networks at paper-like sizes")
-    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--time-limit", type=float, default=TIME_LIMIT)
     ap.add_argument("--repeat", type=int, default=20, help="timed calls per configuration for latency")
     ap.add_argument(
         "--joint-time-limit", type=float, default=10.0,

@@ -34,12 +34,20 @@ from serenity_mlir.pipeline.lower import lower
 from serenity_mlir.pipeline.paths import check_writable
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.scheduler import Graph, dp_schedule, from_edges, schedule
+from serenity_mlir.settings import TIME_LIMIT
 from serenity_mlir.targets import get_target
 from serenity_mlir.units import nonneg_int_arg, seconds_arg
 
 WS_SIZES = (16, 32, 64, 128)
 SAMPLES = (
-    "branches", "darts", "darts_cifar", "swiftnet", "randwire_cifar10", "randwire_cifar100", "mobilenetv2", "resnet",
+    "branches",
+    "darts",
+    "darts_cifar",
+    "swiftnet",
+    "randwire_cifar10",
+    "randwire_cifar100",
+    "mobilenetv2",
+    "resnet",
 )
 
 
@@ -142,10 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="serenity-mlir bench-scheduler", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, help="write the rows as JSON here")
     ap.add_argument(
-        "--time-limit", type=seconds_arg, default=60.0, help="serenity's limit per graph (default 60 s)"
+        "--time-limit",
+        type=seconds_arg,
+        default=TIME_LIMIT,
+        help=f"serenity's limit per graph (default {TIME_LIMIT:g} s)",
     )
     ap.add_argument(
-        "--dp-time-limit", type=seconds_arg, default=60.0, help="the plain DP's limit per graph (default 60 s)"
+        "--dp-time-limit",
+        type=seconds_arg,
+        default=TIME_LIMIT,
+        help=f"the plain DP's limit per graph (default {TIME_LIMIT:g} s)",
     )
     ap.add_argument(
         "--dp-state-limit",
@@ -153,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         default=6_500_000,
         help="the plain DP's state limit (default 6,500,000: under 2 GB of Python dicts)",
     )
-    ap.add_argument(
-        "--ws", type=_ws_sizes, default=list(WS_SIZES), help="WS sizes N, comma-separated ('' for none)"
-    )
+    ap.add_argument("--ws", type=_ws_sizes, default=list(WS_SIZES), help="WS sizes N, comma-separated ('' for none)")
     ap.add_argument("--seed", type=nonneg_int_arg, default=1, help="seed of the WS graphs (default 1)")
     ap.add_argument("--samples", default=",".join(SAMPLES), help="sample networks, comma-separated ('' for none)")
     # The repository's samples/ (this file is serenity_mlir/bench/scheduler.py).

@@ -28,11 +28,12 @@ from typing import Any
 from serenity_mlir.bench.results import ProgressBar, check_models, resolve_models
 from serenity_mlir.errors import SerenityError
 from serenity_mlir.files import atomic_write
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.driver import compile_model
 from serenity_mlir.runtime.compare import max_relative_error
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.runtime.qemu import run_emulated
 from serenity_mlir.samples import SAMPLES
+from serenity_mlir.settings import CompileSettings
 from serenity_mlir.targets import Target, available_targets, get_target
 
 # Two CPUs' float32 results agree to this normwise relative error.
@@ -43,7 +44,7 @@ def _build(
     model: Path, out: Path, target: str, scheduler: str, placement: str = "serenity", rewrite: bool = False
 ) -> dict[str, Any]:
     """Builds without running: the runs below save their outputs."""
-    options = CompileOptions(
+    options = CompileSettings.from_options(
         target=target,
         scheduler=scheduler,
         measure=False,

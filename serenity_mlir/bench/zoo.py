@@ -26,7 +26,8 @@ from typing import Any
 
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.driver import compile_model
+from serenity_mlir.settings import CompileSettings
 
 ZOO_DIR = Path(__file__).resolve().parents[2] / "samples" / "zoo"
 
@@ -113,7 +114,7 @@ def bench_zoo_model(model: Path, workdir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"model": model.stem, "irregular": model.stem in IRREGULAR}
     t0 = time.perf_counter()
     try:
-        r = compile_model(model, workdir / f"{model.stem}.vmfb", CompileOptions(quiet=True))
+        r = compile_model(model, workdir / f"{model.stem}.vmfb", CompileSettings.from_options(quiet=True))
     except Exception as e:  # noqa: BLE001 - recorded in the row; the run goes on
         line = (str(e).strip() or type(e).__name__).splitlines()[0]
         # Our errors say what failed; anything else is a bug: name its type.

@@ -43,18 +43,17 @@ from typing import Any
 
 from serenity_mlir.errors import InternalError
 from serenity_mlir.memory.slab import ALIGNMENT, Slice, align, pack_slab
+from serenity_mlir.settings import EXACT_SECONDS, PLACEMENT_MOVES, PLACEMENT_NAMES
 
-PLACEMENTS = ("serenity", "iree", "heuristic")
-# Local-search moves per pack, CP-SAT's deterministic time budget (its own
-# work units) and its size cap. On the sample networks CP-SAT reaches the
-# bound on every pack within 0.1-1.8 s; the local search alone reaches it on
+# Local-search moves per pack and CP-SAT's deterministic time budget (its own
+# work units) are settings (serenity_mlir.settings); here is CP-SAT's size
+# cap. On the sample networks CP-SAT reaches the bound on every pack
+# within 0.1-1.8 s; the local search alone reaches it on
 # SwiftNet (1,336 moves) and darts_cifar (1,922), not on RandWire-CIFAR10
 # within 20,000. At about 1,000 slices CP-SAT found nothing better than the
 # orderings in 50 s, hence the cap; at 566 (DARTS at its published CIFAR
 # size, rewritten) it reached the bound in 1.3 s where the local search
 # stayed 2.9% above it after 40,000 moves (36 s).
-DEFAULT_MOVES = 4000
-EXACT_SECONDS = 5.0
 EXACT_MAX_SLICES = 800
 
 Interval = tuple[int, int, int]  # (start, end inclusive, size in bytes)
@@ -252,7 +251,7 @@ def place(
     slices: Sequence[Any],
     alignment: int = ALIGNMENT,
     placement: str = "serenity",
-    moves: int = DEFAULT_MOVES,
+    moves: int = PLACEMENT_MOVES,
     seed: int = 0,
     exact: bool = True,
     exact_max_slices: int = EXACT_MAX_SLICES,
@@ -270,8 +269,8 @@ def place(
     answer does not depend on the machine's load); the local search then
     runs only if CP-SAT neither reached the bound nor proved its answer
     optimal."""
-    if placement not in PLACEMENTS:
-        raise InternalError(f"unknown placement '{placement}' (known: {', '.join(PLACEMENTS)})")
+    if placement not in PLACEMENT_NAMES:
+        raise InternalError(f"unknown placement '{placement}' (known: {', '.join(PLACEMENT_NAMES)})")
     t0 = time.perf_counter()
     iv = as_intervals(slices)
     lb = max_live(iv, alignment)

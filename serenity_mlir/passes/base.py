@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from serenity_mlir.errors import InputError
+from serenity_mlir.units import ByteSize, parse_size
 
 
 class ModulePass(Protocol):
@@ -45,6 +46,11 @@ def _convert(text: str, tp: Any, where: str) -> Any:
             return None
         (tp,) = [a for a in args if a is not type(None)]
         return _convert(text, tp, where)
+    if tp is ByteSize:
+        try:
+            return parse_size(text)
+        except InputError as e:
+            raise InputError(f"{where}: {e}") from None
     try:
         if tp is bool:
             if text.lower() in ("1", "true", "yes", "on"):

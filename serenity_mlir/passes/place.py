@@ -17,33 +17,36 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-from serenity_mlir.backend.packs import PackPlacement, find_packs, place_packs
+from serenity_mlir.backend.packs import PackLayout, find_packs, place_packs
 from serenity_mlir.errors import InputError
 from serenity_mlir.ir.phases import detect_phase
-from serenity_mlir.memory.placement import DEFAULT_MOVES, EXACT_SECONDS, PLACEMENTS
+from serenity_mlir.settings import PlacementSettings
 
 
 @dataclass(frozen=True)
-class SerenityPlace:
-    """Places every transient pack of a stream-phase module."""
+class SerenityPlace(PlacementSettings):
+    """Places every transient pack of a stream-phase module.
+
+    Its options are :class:`PlacementSettings`' fields (the compile job
+    builds the pass from the same record), plus ``print-packs``."""
 
     name: ClassVar[str] = "serenity-place"
-    placement: str = "serenity"  # "serenity" | "heuristic" | "iree"
-    # Local-search moves per pack (a budget, not seconds: repeatable).
-    moves: int = DEFAULT_MOVES
-    seed: int = 0
-    # CP-SAT on small packs the heuristics leave above the bound (when
-    # OR-Tools is installed), with this deterministic time budget.
-    exact: bool = True
-    exact_seconds: float = EXACT_SECONDS
     print_packs: bool = False
 
-    def apply(self, module: Any) -> PlaceOutcome:
-        if self.placement not in PLACEMENTS:
-            raise InputError(f"serenity-place: unknown placement '{self.placement}' (known: {', '.join(PLACEMENTS)})")
+    @staticmethod
+    def of(settings: PlacementSettings, **overrides: Any) -> SerenityPlace:
+        """The pass for a settings record (``overrides``: fields to change)."""
+        values = {f.name: getattr(settings, f.name) for f in fields(PlacementSettings)}
+        return SerenityPlace(**{**values, **overrides})
+
+    def apply(self, module: Any) -> PackLayout:
+        try:
+            self.check()
+        except InputError as e:
+            raise InputError(f"serenity-place: {e}") from None
         if not find_packs(module):
             phase = detect_phase(module)
             raise InputError(
@@ -51,10 +54,8 @@ class SerenityPlace:
                 f"iree-stream-schedule-allocation ...), but this module (at the {phase} phase) holds no "
                 "stream.resource.pack"
             )
-        packs = place_packs(
-            module, self.placement, moves=self.moves, seed=self.seed, exact=self.exact, exact_seconds=self.exact_seconds
-        )
-        outcome = PlaceOutcome(placement=self.placement, packs=packs)
+        packs = place_packs(module, self)
+        outcome = PackLayout(placement=self.placement, packs=packs)
         if self.print_packs:
             for p in packs:
                 d = p.to_json()
@@ -64,21 +65,5 @@ class SerenityPlace:
         return outcome
 
 
-@dataclass
-class PlaceOutcome:
-    """What the pass did, pack by pack."""
-
-    placement: str
-    packs: list[PackPlacement] = field(default_factory=list)
-
-    @property
-    def slab_bytes(self) -> int:
-        return sum(p.slab_bytes or 0 for p in self.packs)
-
-    @property
-    def iree_slab_bytes(self) -> int:
-        return sum(p.iree_bytes or 0 for p in self.packs)
-
-    @property
-    def slab_live_bytes(self) -> int:
-        return sum(p.lower_bound_bytes or 0 for p in self.packs)
+# What the pass did, pack by pack (the sums count the call's packs).
+PlaceOutcome = PackLayout

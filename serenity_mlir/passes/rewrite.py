@@ -14,7 +14,7 @@ and without each site and passes the winners here through ``sites``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from iree.compiler import ir
 
@@ -22,7 +22,7 @@ from serenity_mlir.analysis import FUNC_OPS, find_body_function, func_name
 from serenity_mlir.errors import InputError, InternalError
 from serenity_mlir.ir.phases import detect_phase
 from serenity_mlir.rewrite.apply import rewrite_to_fixed_point
-from serenity_mlir.rewrite.sites import Site, find_sites
+from serenity_mlir.rewrite.sites import Site, SiteInfo, find_sites
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,8 @@ class SerenityRewrite:
         descriptions = [s.describe() for s in found]  # before the rewrite erases the ops
         log = rewrite_to_fixed_point([f for _, f in funcs], lambda: _sites_of(funcs), [s.index for s in chosen])
         for d in descriptions:
-            if d["index"] in log.second_round:
-                d["second_round_rewrites"] = log.second_round[d["index"]]
-            if d["index"] in log.skipped:
-                d["skipped"] = log.skipped[d["index"]]
+            d.second_round_rewrites = log.second_round.get(d.index)
+            d.skipped = log.skipped.get(d.index)
         try:
             module.verify()
         except ir.MLIRError as e:
@@ -82,13 +80,13 @@ class RewriteOutcome:
     """What the pass found and did (site descriptions as in ``Site.describe``)."""
 
     functions: list[str]
-    sites: list[dict[str, Any]] = field(default_factory=list)
+    sites: list[SiteInfo] = field(default_factory=list)
     applied: tuple[int, ...] = ()
     second_round: int = 0  # concats produced by kernel-wise rewrites, rewritten in turn
 
     @property
     def found(self) -> int:
-        return len([s for s in self.sites if s["applicable"]])
+        return len([s for s in self.sites if s.applicable])
 
 
 def _functions(module: ir.Operation, function: str | None) -> list[tuple[str, ir.Operation]]:

@@ -17,7 +17,7 @@ regrouping independent dispatches into concurrent waves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from iree.compiler import ir
@@ -30,40 +30,27 @@ from serenity_mlir.ir.reflection import record_signature
 from serenity_mlir.memory.packing import choose_by_slab
 from serenity_mlir.scheduler.graph import check_order, peak
 from serenity_mlir.scheduler.schedule import ScheduleResult, schedule
-from serenity_mlir.units import parse_size
+from serenity_mlir.settings import ScheduleSettings
 
 
 @dataclass(frozen=True)
-class SerenitySchedule:
-    """Orders the entry function's ops to minimise peak activation memory."""
+class SerenitySchedule(ScheduleSettings):
+    """Orders the entry function's ops to minimise peak activation memory.
+
+    Its options are :class:`ScheduleSettings`' fields (the compile job builds
+    the pass from the same record), plus ``serial``."""
 
     name: ClassVar[str] = "serenity-schedule"
-    scheduler: str = "serenity"
-    function: str | None = None
-    time_limit: float | None = 60.0
-    # Bytes the search may keep stored, e.g. 512M (default: a share of the
-    # machine's memory); reached, it ends like the time limit.
-    memory_limit: str | None = None
     serial: bool = True
-    # "iree": what IREE allocates (flow phase); "paper": SERENITY's model,
-    # for any single-block body.
-    memory_model: str = "iree"
-    # For IREE's own packer (placement=iree): prefer an order IREE packs more
-    # tightly, among the cheap orders and by a local search of this many
-    # candidate orders (0: off, the scheduler's order as it is), capped in
-    # seconds in case a huge graph makes each try slow. The move budget, not
-    # the clock, makes the result repeatable.
-    pack_search_moves: int = 3000
-    pack_search_seconds: float = 30.0
 
-    def __post_init__(self) -> None:
-        if self.memory_limit is not None:
-            try:
-                parse_size(self.memory_limit)
-            except InputError as e:
-                raise InputError(f"memory-limit: {e}") from None
+    @staticmethod
+    def of(settings: ScheduleSettings, **overrides: Any) -> SerenitySchedule:
+        """The pass for a settings record (``overrides``: fields to change)."""
+        values = {f.name: getattr(settings, f.name) for f in fields(ScheduleSettings)}
+        return SerenitySchedule(**{**values, **overrides})
 
     def apply(self, module: ir.Operation) -> ScheduleOutcome:
+        self.check()
         if self.memory_model == "iree":
             phase = detect_phase(module)
             if phase not in ("flow", "unknown"):
@@ -89,8 +76,13 @@ class SerenitySchedule:
     def schedule(self, body: BodyGraph) -> ScheduleResult:
         """The order for ``body``: the scheduler's, or an equally valid one
         that IREE packs into a smaller slab."""
-        memory_limit = parse_size(self.memory_limit) if self.memory_limit is not None else None
-        result = schedule(body.graph, self.scheduler, time_limit=self.time_limit, memory_limit=memory_limit)
+        result = schedule(
+            body.graph,
+            self.scheduler,
+            time_limit=self.time_limit,
+            work_limit=self.work_limit,
+            memory_limit=self.memory_limit,
+        )
         if self.scheduler == "serenity" and self.memory_model == "iree" and self.pack_search_moves > 0:
             result = choose_by_slab(
                 body.graph, body.buffers, body.barriers, result, self.pack_search_seconds, self.pack_search_moves

@@ -13,17 +13,19 @@ difference is reported as a warning naming the dispatch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from iree.compiler import ir
 
-from serenity_mlir.analysis import build_body_graph, find_body_function
-from serenity_mlir.backend.packs import dispatch_label, slice_uses
+from serenity_mlir.analysis import BodyGraph
+from serenity_mlir.backend.packs import PackLayout, dispatch_label, slice_uses
 from serenity_mlir.backend.stream import PlacedBuild, compile_placed
-from serenity_mlir.ir import mlir as mlir_io
+from serenity_mlir.passes.place import SerenityPlace
+from serenity_mlir.passes.schedule import ScheduleOutcome
+from serenity_mlir.settings import PlacementSettings
 from serenity_mlir.targets import Target
 
 
@@ -42,24 +44,27 @@ class GroundTruth:
 
 
 def compare_with_model(
-    flow_module: ir.Operation, stream_module: ir.Operation, function: str | None = None
+    body: BodyGraph, stream_module: ir.Operation, order: Sequence[int] | None = None
 ) -> GroundTruth:
-    """Compares IREE's real slices (``stream_module``: the scheduled
-    ``flow_module`` lowered to the packs) with the memory model's slab
-    buffers for the module's order (:mod:`serenity_mlir.analysis`): a slice the model
-    does not have, a buffer IREE gives no slice, and a size or lifetime (first
-    and last dispatch) that differs are reported, naming the dispatch."""
-    _name, func = find_body_function(flow_module, function)
-    body = build_body_graph(func, "iree")
+    """Compares IREE's real slices (``stream_module``: the scheduled flow
+    module that ``body`` was built from, lowered to the packs, not yet
+    placed) with the memory model's slab buffers for the module's order
+    (:mod:`serenity_mlir.analysis`): a slice the model does not have, a
+    buffer IREE gives no slice, and a size or lifetime (first and last
+    dispatch) that differs are reported, naming the dispatch. ``body`` is the
+    graph the scheduler already built and ``order`` the order it applied
+    (None: the body's own)."""
+    seq = list(range(len(body.node_ops))) if order is None else list(order)
     ordinal: dict[int, int] = {}
     labels: dict[int, str] = {}
     k = 0
-    for v, op in enumerate(body.node_ops):
+    for v in seq:
+        op = body.node_ops[v]
         if op.name == "flow.dispatch":
             ordinal[v] = k
             labels[k] = dispatch_label(op)
             k += 1
-    region_of = _regions(body)
+    region_of = _regions(body, seq)
     model: list[tuple[int, int, int, str]] = []  # (size, first, last, name)
     for b in body.buffers:
         if b.output or b.size == 0:
@@ -108,30 +113,46 @@ def compare_with_model(
     return GroundTruth(len(real) - len(unmatched_real), tuple(diffs), len(real), len(model))
 
 
-def _regions(body: Any) -> Callable[[int], int]:
-    """Node -> execution region index (barriers end a region)."""
-    barriers = sorted(getattr(body, "barriers", ()) or ())
+def _regions(body: BodyGraph, seq: Sequence[int]) -> Callable[[int], int]:
+    """Node -> execution region index (a barrier ends a region), in the
+    order ``seq`` runs the nodes."""
+    position = {v: i for i, v in enumerate(seq)}
+    ends = sorted(position[b] for b in (body.barriers or ()) if b in position)
 
     def region(v: int) -> int:
-        return sum(1 for b in barriers if b < v)
+        return bisect.bisect_left(ends, position[v])
 
     return region
 
 
+@dataclass(frozen=True)
+class Placed:
+    """The place stage's record: the build with SERENITY's layout, and the
+    check of IREE's slices against the memory model."""
+
+    build: PlacedBuild
+    truth: GroundTruth
+
+
 def place_and_compile(
+    sched: ScheduleOutcome,
     scheduled_flow: Path,
     out: Path,
     target: Target,
-    function: str,
-    placement: str,
+    settings: PlacementSettings,
     stream_dir: Path,
-    extra_flags: list[str] | None = None,
-) -> tuple[PlacedBuild, GroundTruth]:
-    """Compiles the scheduled flow file with every pack placed by
-    ``placement`` (the stream-phase files go to ``stream_dir``), and checks
-    IREE's slices against the memory model."""
-    placed = compile_placed(scheduled_flow, out, target, placement, extra_flags, keep_dir=stream_dir)
-    ctx = mlir_io.new_context()
-    flow = mlir_io.load_module(scheduled_flow, ctx)
-    stream = mlir_io.load_module(placed.files["stream"], ctx)
-    return placed, compare_with_model(flow, stream, function)
+    extra_flags: Sequence[str] = (),
+) -> Placed:
+    """Compiles the scheduled flow file with every pack placed by the
+    serenity-place pass (the stream-phase files go to ``stream_dir``), and
+    checks IREE's slices, read from the packs before they are placed,
+    against the memory model of the order ``sched`` applied."""
+    truths: list[GroundTruth] = []
+    place = SerenityPlace.of(settings)
+
+    def placer(module: ir.Operation) -> PackLayout:
+        truths.append(compare_with_model(sched.body, module, sched.result.order))
+        return place.apply(module)
+
+    build = compile_placed(scheduled_flow, out, target, settings, extra_flags, keep_dir=stream_dir, placer=placer)
+    return Placed(build, truths[0])

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Final
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from serenity_mlir.pipeline.chain import BuiltModule
+    from serenity_mlir.pipeline.measure import Run
+    from serenity_mlir.pipeline.rewrite import RewriteChoice
 
 
 class _Absent:
@@ -49,6 +55,10 @@ class Report:
     optimal: bool
     schedule_method: str
     schedule_states: int
+    # What ended the search early: "work-limit" (repeatable), "time-limit"
+    # (the wall-clock backstop: may differ on another machine),
+    # "memory-limit"; None when it ran to the end.
+    schedule_stopped_by: str | None
     schedule_seconds: float
     compile_seconds: float
     order: list[str]
@@ -161,3 +171,112 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     (rewrite, tolerance) only when present."""
     optional = ("rewrite_", "outputs_max", "prediction_", "shipped")
     return {k: report.get(k) for k in SUMMARY_FIELDS if k in report or not k.startswith(optional)}
+
+
+def assemble(
+    model: Path,
+    out: Path,
+    scheduler: str,
+    notes: list[str],
+    lower_seconds: float,
+    module: BuiltModule,
+    final: dict[str, Path],
+) -> Report:
+    """The report of a built module, from the stages' records (the
+    measurement is added by :func:`measured_fields`)."""
+    sched, built = module.sched, module.built
+    g, fixed = sched.body.graph, sched.body.fixed_bytes
+    chosen, program = module.prediction, module.program_prediction
+    report = Report(
+        model=str(model),
+        target=built.target,
+        scheduler=scheduler,
+        entry_function=sched.function,
+        scheduled_function=sched.body.func_name,
+        num_nodes=g.num_nodes,
+        memory_model=sched.body.model,
+        predicted_peak_bytes=module.predicted_peak_bytes,
+        program_order_predicted_peak_bytes=program.slab_bytes + fixed,
+        predicted_transient_bytes=module.predicted_slab_bytes,
+        predicted_live_transient_bytes=chosen.live_bytes,
+        program_order_predicted_transient_bytes=program.slab_bytes,
+        schedule_peak_bytes=sched.result.peak_bytes,
+        program_order_schedule_peak_bytes=sched.program_peak,
+        lower_bound_bytes=sched.result.lower_bound_bytes + fixed,
+        peak_at=module.peak_site(),
+        optimal=sched.result.optimal,
+        schedule_method=sched.result.method,
+        schedule_states=sched.result.states,
+        schedule_stopped_by=sched.result.stopped_by,
+        schedule_seconds=round(sched.result.seconds, 6),
+        compile_seconds=round(lower_seconds + built.compile_seconds, 3),
+        order=sched.result.names(g),
+        notes=[*notes, *sched.result.notes],
+        output=str(out),
+        iree_arena_bytes=built.arena_bytes,
+        code_size_bytes=built.code_size_bytes,
+        ram_bytes=built.ram_bytes,
+        sram_bytes=built.sram_bytes,
+        fits_sram=built.fits_sram,
+        artifacts={role: str(p) for role, p in final.items()},
+        output_kind=built.output_kind,
+        inputs=built.inputs,
+        outputs=built.outputs,
+        input_bytes=built.input_bytes,
+        output_bytes=built.output_bytes,
+    )
+    if module.rewrite is not None:
+        report.set(rewrite=True, **rewrite_fields(module.rewrite))
+    placed, truth = module.placed, module.truth
+    if placed is not None and truth is not None:
+        report.set(
+            placement="serenity",
+            slab_bytes=placed.slab_bytes,
+            slab_live_bytes=placed.slab_live_bytes,
+            iree_slab_bytes=placed.iree_slab_bytes,
+            placement_seconds=round(placed.placement_seconds, 3),
+            placement_methods=placed.methods,
+            model_matches_iree_slices=truth.ok,
+        )
+        report.notes.extend(f"memory model vs IREE's slices: {d}" for d in truth.differences)
+    else:
+        report.set(placement="iree", slab_bytes=chosen.slab_bytes, iree_slab_bytes=chosen.slab_bytes)
+    report.set(**built.library_fields())
+    if built.transient_bytes is not None:
+        report.iree_transient_bytes = built.transient_bytes
+    return report
+
+
+def rewrite_fields(choice: RewriteChoice) -> dict[str, Any]:
+    """The ``rewrite_*`` fields of a rewrite search."""
+    return {
+        "rewrite_sites_found": len(choice.sites),
+        "rewrite_sites_rewritable": sum(1 for s in choice.sites if s.applicable),
+        "rewrite_sites_applied": len(choice.best.sites),
+        "rewrite_predicted_peak_bytes": choice.best.predicted_peak_bytes,
+        "rewrite_baseline_predicted_peak_bytes": choice.baseline.predicted_peak_bytes,
+        "rewrite_decision": "all rewritable sites, then blocks of sites dropped (halved when that raises the peak)",
+        "rewrite_evaluations": choice.evaluations,
+        "rewrite_search_complete": choice.complete,
+        "rewrite_search_seconds": round(choice.seconds, 3),
+        "rewrite_all_sites_predicted_peak_bytes": choice.all_sites.predicted_peak_bytes if choice.all_sites else None,
+        "rewrite_sites": [s.to_json() for s in choice.sites],
+    }
+
+
+def measured_fields(run: Run, predicted_total: int) -> dict[str, Any]:
+    """The report fields of a run of the built module."""
+    non_constant = run.non_constant_bytes
+    return {
+        "measured_peak_bytes": run.peak_bytes,
+        "constant_bytes": run.constant_bytes,
+        "input_bytes": run.input_bytes,
+        "output_bytes": run.output_bytes,
+        "transient_bytes": run.transient_bytes,
+        "measured_non_constant_bytes": non_constant,
+        "predicted_vs_measured_non_constant": round(predicted_total / non_constant, 4) if non_constant else None,
+        "outputs_sha256": run.outputs_sha256,
+        # The prediction holds the inputs, results, slab and the globals IREE
+        # fills at initialisation (analysis.body.splat_global_bytes).
+        "prediction_exact": predicted_total == run.peak_bytes,
+    }

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir import mlir as mlir_io
@@ -37,9 +36,11 @@ from serenity_mlir.memory.slab import slices_for_order
 from serenity_mlir.passes.rewrite import SerenityRewrite, find_module_sites
 from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline.lower import lower_linalg_to_flow, lower_to_linalg
-from serenity_mlir.pipeline.schedule import ScheduleSettings, schedule_flow_file
+from serenity_mlir.pipeline.schedule import schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.rewrite.choice import choose_sites
+from serenity_mlir.rewrite.sites import SiteInfo
+from serenity_mlir.settings import CompileSettings, ScheduleSettings
 from serenity_mlir.targets import Target
 
 
@@ -81,7 +82,7 @@ class RewriteChoice:
 
     best: Variant
     baseline: Variant
-    sites: list[dict[str, Any]] = field(default_factory=list)
+    sites: list[SiteInfo] = field(default_factory=list)
     all_sites: Variant | None = None  # every rewritable site rewritten (None: there is none)
     evaluations: int = 0  # rewritten graphs lowered and scheduled
     complete: bool = True  # False: the time limit cut the search short
@@ -90,21 +91,6 @@ class RewriteChoice:
     @property
     def applied(self) -> tuple[int, ...]:
         return self.best.sites
-
-    def report_fields(self) -> dict[str, Any]:
-        return {
-            "rewrite_sites_found": len(self.sites),
-            "rewrite_sites_rewritable": sum(1 for s in self.sites if s["applicable"]),
-            "rewrite_sites_applied": len(self.best.sites),
-            "rewrite_predicted_peak_bytes": self.best.predicted_peak_bytes,
-            "rewrite_baseline_predicted_peak_bytes": self.baseline.predicted_peak_bytes,
-            "rewrite_decision": "all rewritable sites, then blocks of sites dropped (halved when that raises the peak)",
-            "rewrite_evaluations": self.evaluations,
-            "rewrite_search_complete": self.complete,
-            "rewrite_search_seconds": round(self.seconds, 3),
-            "rewrite_all_sites_predicted_peak_bytes": self.all_sites.predicted_peak_bytes if self.all_sites else None,
-            "rewrite_sites": self.sites,
-        }
 
 
 def evaluate_variant(
@@ -133,7 +119,7 @@ def evaluate_variant(
     outcome = schedule_flow_file(flow, sched_file, settings, pack_search=not placed)
     variant = Variant.of(chosen, sched_file, outcome, placed)
     variant.second_round = {
-        d["index"]: d["second_round_rewrites"] for d in rewritten.sites if "second_round_rewrites" in d
+        d.index: d.second_round_rewrites for d in rewritten.sites if d.second_round_rewrites is not None
     }
     return variant
 
@@ -143,17 +129,19 @@ def rewrite_then_schedule(
     baseline: Variant,
     work: WorkFolder,
     target: Target,
-    settings: ScheduleSettings,
-    extra_flags: list[str] | None = None,
+    settings: CompileSettings,
     log: Callable[[str], None] | None = None,
-    placed: bool = True,
-    time_limit: float | None = None,
 ) -> RewriteChoice:
     """Decides the sites against ``baseline`` (the original graph, already
-    lowered and scheduled by the pipeline); see the module doc. ``log`` gets
-    a line per graph evaluated (this takes a lowering and a schedule each,
-    minutes on a large network). ``time_limit``: seconds after which no
-    more sites are dropped (the best set so far is kept)."""
+    lowered and scheduled by the pipeline); see the module doc. Every variant
+    is scheduled with ``settings.schedule`` and costed as
+    ``settings.placement`` will build it. ``log`` gets a line per graph
+    evaluated (this takes a lowering and a schedule each, minutes on a large
+    network). Past ``settings.rewrite.time_limit`` seconds no more sites are
+    dropped (the best set so far is kept)."""
+    extra_flags = list(settings.iree_flags)
+    placed = settings.placement.placed
+    time_limit = settings.rewrite.time_limit
     start = time.monotonic()
     linalg = lower_to_linalg(input_file, work.linalg, target, extra_flags)
     # The module must outlive the sites: their op handles point into it.
@@ -166,7 +154,7 @@ def rewrite_then_schedule(
         if not chosen:
             variant = baseline
         else:
-            variant = evaluate_variant(linalg, chosen, work, target, settings, extra_flags, placed)
+            variant = evaluate_variant(linalg, chosen, work, target, settings.schedule, extra_flags, placed)
         if log is not None:
             what = f"sites {list(chosen)}" if chosen else "the original graph"
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")
@@ -175,20 +163,17 @@ def rewrite_then_schedule(
     # A group of sites (a shared split) is one unit, named by its first member.
     # Smallest concats first: a rewrite saves at most its concat's bytes, so
     # the small ones are the likeliest to be idle and go in the first blocks.
-    def unit(s: dict[str, Any]) -> int:
-        return int(s.get("group", [s["index"]])[0])
-
-    units = [s for s in sites if s["applicable"] and unit(s) == s["index"]]
-    units.sort(key=lambda s: (s["elements"], s["index"]))
-    applicable = tuple(s["index"] for s in units)
+    units = [s for s in sites if s.applicable and s.unit == s.index]
+    units.sort(key=lambda s: (s.elements, s.index))
+    applicable = tuple(s.index for s in units)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     choice = choose_sites(applicable, evaluate, lambda v: v.predicted_peak_bytes, deadline)
     for s in sites:
-        if unit(s) in choice.without:
-            s["predicted_peak_bytes_without"] = choice.without[unit(s)]
-        s["accepted"] = unit(s) in choice.best.sites
-        if s["index"] in choice.best.second_round:
-            s["second_round_rewrites"] = choice.best.second_round[s["index"]]
+        if s.unit in choice.without:
+            s.predicted_peak_bytes_without = choice.without[s.unit]
+        s.accepted = s.unit in choice.best.sites
+        if s.index in choice.best.second_round:
+            s.second_round_rewrites = choice.best.second_round[s.index]
     return RewriteChoice(
         best=choice.best,
         baseline=choice.baseline,

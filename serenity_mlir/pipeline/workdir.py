@@ -36,7 +36,22 @@ class WorkFolder:
 
     @property
     def scheduled_flow(self) -> Path:
-        return self.root / "model.scheduled.flow.mlir"
+        return self.scheduled(None)
+
+    def scheduled(self, tag: str | None) -> Path:
+        """The scheduled flow module of one build (``tag``: a configuration
+        of the bench, or a second attempt; None: the compile's own)."""
+        return self.root / "model.scheduled.flow.mlir" if tag is None else self.variant(tag, "scheduled.flow")
+
+    def build_dir(self, tag: str | None) -> Path:
+        """Where one build's module is written and measured before it is
+        moved to the user's output path (so a measurement never reads
+        another process's file at that path)."""
+        return self.root / ("module" if tag is None else f"module-{tag}")
+
+    def stream_dir(self, tag: str | None) -> Path:
+        """One build's stream-phase files (the packs, placed and final)."""
+        return self.root / ("stream" if tag is None else f"stream-{tag}")
 
     @property
     def linalg(self) -> Path:
@@ -48,10 +63,7 @@ class WorkFolder:
 
     @property
     def module_dir(self) -> Path:
-        """Where the module is built and measured before it is moved to the
-        user's output path (so a measurement never reads another process's
-        file at that path)."""
-        return self.root / "module"
+        return self.build_dir(None)
 
     @property
     def reference(self) -> Path:

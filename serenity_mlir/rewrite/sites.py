@@ -39,6 +39,7 @@ the scheduled peak.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,23 +118,54 @@ class Site:
     def roots(self) -> list[ir.Operation]:
         return [m.concat for m in self.group] if self.group else [self.concat]
 
-    def describe(self) -> dict[str, Any]:
-        out = {
-            "index": self.index,
-            "location": self.location,
-            "pieces": len(self.pieces),
-            "channels": self.pieces,
-            "elements": _elements(self.concat),
-            "applicable": self.applicable,
-            "kind": self.kind,
-            "convolutions": [t.name for t in self.terminals] if self.applicable else [],
-            "pushed_through": [o.name for o in self.chain] if self.applicable else [],
-            "reason": self.reason,
-        }
-        if self.applicable and len(self.group) > 1:
-            out["group"] = [m.index for m in self.group]
-            out["split"] = self.split
-        return out
+    def describe(self) -> SiteInfo:
+        """What a report says of the site (no op handles: it outlives the module)."""
+        grouped = self.applicable and len(self.group) > 1
+        return SiteInfo(
+            index=self.index,
+            location=self.location,
+            pieces=len(self.pieces),
+            channels=list(self.pieces),
+            elements=_elements(self.concat),
+            applicable=self.applicable,
+            kind=self.kind,
+            convolutions=[t.name for t in self.terminals] if self.applicable else [],
+            pushed_through=[o.name for o in self.chain] if self.applicable else [],
+            reason=self.reason,
+            group=[m.index for m in self.group] if grouped else None,
+            split=list(self.split) if grouped else None,
+        )
+
+
+@dataclass
+class SiteInfo:
+    """A concat site as reports give it (``rewrite_sites``), and what the
+    rewrite and the site search decided for it (None: not decided here)."""
+
+    index: int
+    location: str
+    pieces: int
+    channels: list[int]
+    elements: int
+    applicable: bool
+    kind: str
+    convolutions: list[str]
+    pushed_through: list[str]
+    reason: str
+    group: list[int] | None = None  # the sites rewritten together (a shared split)
+    split: list[int] | None = None
+    second_round_rewrites: int | None = None  # concats its kernel-wise rewrite produced, rewritten in turn
+    skipped: str | None = None  # chosen but no longer rewritable, and why
+    predicted_peak_bytes_without: int | None = None
+    accepted: bool | None = None
+
+    @property
+    def unit(self) -> int:
+        """The site that stands for its group in the search (itself alone)."""
+        return self.group[0] if self.group else self.index
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
 class _NotRewritable(Exception):

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from serenity_mlir.errors import GraphError, InputError, SerenityError
-from serenity_mlir.runtime.compare import REWRITE_RTOL
 from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.schedule import SCHEDULERS
+from serenity_mlir.settings import REWRITE_RTOL, REWRITE_TIME_LIMIT, TIME_LIMIT, CompileSettings
 from serenity_mlir.tools.errors import check_stdout, install_signal_handlers, report_error, write_stdout
 from serenity_mlir.units import nonneg_int_arg, seconds_arg, size_arg
 
@@ -37,7 +37,17 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--function", help="the public function to schedule (when the model has several)")
-    p.add_argument("--time-limit", type=float, default=60.0, help="scheduler time limit in seconds (default 60)")
+    p.add_argument(
+        "--time-limit", type=float, default=TIME_LIMIT, help=f"scheduler time limit in seconds (default {TIME_LIMIT:g})"
+    )
+    p.add_argument(
+        "--work-limit",
+        type=nonneg_int_arg,
+        default=DEFAULT_WORK_LIMIT,
+        help="sets the scheduler's search may store in all before it keeps its best order (optimal: false, "
+        f"schedule_stopped_by: work-limit): the same model and flags build the same module on any machine "
+        f"(default {DEFAULT_WORK_LIMIT:,}; 0: no limit)",
+    )
     p.add_argument("--no-measure", action="store_true", help="do not run the module")
     p.add_argument(
         "--no-verify-outputs",
@@ -67,9 +77,9 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument(
         "--rewrite-time-limit",
         type=float,
-        default=60.0,
+        default=REWRITE_TIME_LIMIT,
         help="seconds the rewrite search may spend dropping sites that do not lower the peak; past it the best "
-        "set found so far is kept (default 60)",
+        f"set found so far is kept (default {REWRITE_TIME_LIMIT:g})",
     )
     p.add_argument(
         "--plot",
@@ -101,7 +111,7 @@ def _run_compile(a: argparse.Namespace) -> int:
     from serenity_mlir.backend.compile import artifact_paths, check_output_name
     from serenity_mlir.bench import plots
     from serenity_mlir.files import check_name_length, output_batch
-    from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+    from serenity_mlir.pipeline.driver import compile_model
     from serenity_mlir.pipeline.importer import model_files
     from serenity_mlir.pipeline.paths import check_paths
     from serenity_mlir.pipeline.report import summary
@@ -134,11 +144,12 @@ def _run_compile(a: argparse.Namespace) -> int:
             # The plot reads the flow-level modules: keep the intermediate files until it is drawn.
             own_temps = Path(tempfile.mkdtemp(prefix="serenity-plot-"))
             temps = own_temps / "temps"
-    opts = CompileOptions(
+    opts = CompileSettings.from_options(
         target=a.target,
         scheduler=a.scheduler,
         function=a.function,
         time_limit=a.time_limit,
+        work_limit=a.work_limit or None,
         measure=not a.no_measure,
         verify_outputs=not a.no_verify_outputs,
         seed=a.seed,
@@ -208,9 +219,9 @@ def _add_schedule_graph(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument(
         "--time-limit",
         type=seconds_arg,
-        default=60.0,
+        default=TIME_LIMIT,
         help="seconds for the whole call, a backstop: a result it ended says stopped_by: time-limit and may "
-        "differ on another machine (default 60)",
+        f"differ on another machine (default {TIME_LIMIT:g})",
     )
     p.add_argument(
         "--memory-limit",

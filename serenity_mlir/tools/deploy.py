@@ -17,9 +17,10 @@ from typing import Any
 
 from serenity_mlir.backend.elf import ELF_TYPES, read_elf
 from serenity_mlir.files import atomic_write
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.driver import compile_model
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.runtime.qemu import ensure_aarch64_runtime, run_emulated
+from serenity_mlir.settings import TIME_LIMIT, CompileSettings
 from serenity_mlir.tools.errors import install_signal_handlers, report_error
 from serenity_mlir.units import nonneg_int_arg, seconds_arg
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--target", required=True)
     b.add_argument("--scheduler", default="serenity")
     b.add_argument("--function")
-    b.add_argument("--time-limit", type=seconds_arg, default=60.0)
+    b.add_argument("--time-limit", type=seconds_arg, default=TIME_LIMIT)
     b.add_argument("--memory-budget", help="fail if the RAM need exceeds this, e.g. 256K")
     b.add_argument("--report", help="write the JSON report here")
     b.add_argument("--keep-temps", type=Path)
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                 # Checked now, not after the compile.
                 reads = [("the model", Path(a.model))]
                 check_paths(reads, [("-o", Path(a.output)), ("--report", Path(a.report))])
-            options = CompileOptions(
+            options = CompileSettings.from_options(
                 target=a.target,
                 scheduler=a.scheduler,
                 function=a.function,

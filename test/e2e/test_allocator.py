@@ -15,8 +15,9 @@ from pathlib import Path
 import onnx
 import pytest
 
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.driver import compile_model
 from serenity_mlir.samples._builder import GraphBuilder
+from serenity_mlir.settings import CompileSettings
 
 
 def chain() -> onnx.ModelProto:
@@ -92,7 +93,7 @@ MODELS: dict[str, Callable[[], onnx.ModelProto]] = {
 def test_predicted_slab_is_measured(name: str, scheduler: str, tmp_path: Path) -> None:
     model = tmp_path / f"{name}.onnx"
     onnx.save(MODELS[name](), model)
-    options = CompileOptions(scheduler=scheduler, verify_outputs=False, quiet=True)
+    options = CompileSettings.from_options(scheduler=scheduler, verify_outputs=False, quiet=True)
     r = compile_model(model, tmp_path / f"{name}.vmfb", options)
     assert r["transient_bytes"] == r["predicted_transient_bytes"]
     assert r["measured_peak_bytes"] == r["predicted_peak_bytes"]
@@ -106,10 +107,10 @@ def test_fragmentation_is_predicted(tmp_path: Path) -> None:
     # and SERENITY's placement of the same order closes it.
     model = tmp_path / "frag.onnx"
     onnx.save(fragmenting(), model)
-    options = CompileOptions(scheduler="program", verify_outputs=False, quiet=True, placement="iree")
+    options = CompileSettings.from_options(scheduler="program", verify_outputs=False, quiet=True, placement="iree")
     r = compile_model(model, tmp_path / "frag.vmfb", options)
     assert r["transient_bytes"] == r["predicted_transient_bytes"] > r["predicted_live_transient_bytes"]
-    options = CompileOptions(scheduler="program", verify_outputs=False, quiet=True)
+    options = CompileSettings.from_options(scheduler="program", verify_outputs=False, quiet=True)
     placed = compile_model(model, tmp_path / "placed.vmfb", options)
     assert placed["transient_bytes"] == placed["predicted_transient_bytes"] == placed["slab_live_bytes"]
     assert placed["slab_bytes"] < r["transient_bytes"]

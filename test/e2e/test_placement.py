@@ -108,6 +108,7 @@ def test_place_pass_in_memory(scheduled: Callable[[str], Path]) -> None:
 def test_ground_truth_slices_match_the_model(sample: str, scheduled: Callable[[str], Path]) -> None:
     """IREE's own slices (sizes, first and last dispatch) are the memory
     model's slab buffers for the scheduled order, one for one."""
+    from serenity_mlir.analysis import build_body_graph, find_body_function
     from serenity_mlir.backend.stream import lower_to_allocation
     from serenity_mlir.ir import mlir as mlir_io
     from serenity_mlir.pipeline.place import compare_with_model
@@ -116,6 +117,6 @@ def test_ground_truth_slices_match_the_model(sample: str, scheduled: Callable[[s
     ctx = mlir_io.new_context()
     flow = mlir_io.parse_module(flow_text, "flow", ctx)
     stream = mlir_io.parse_module(lower_to_allocation(flow_text), "stream", ctx)
-    truth = compare_with_model(flow, stream)
+    truth = compare_with_model(build_body_graph(find_body_function(flow, None)[1]), stream)
     assert truth.ok, truth.differences
     assert truth.matched == truth.slices == truth.buffers > 0

@@ -7,6 +7,7 @@ the runtime wheel is downloaded on first use).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -17,15 +18,16 @@ from typing import Any
 
 import pytest
 
-from serenity_mlir.backend.build import arena_bytes, build_for_target, build_report
+from serenity_mlir.backend.build import arena_bytes, build_for_target, describe_build
 from serenity_mlir.backend.compile import compile_flow
 from serenity_mlir.backend.elf import read_elf
 from serenity_mlir.backend.stream import compile_placed
 from serenity_mlir.errors import BudgetError, CompilerToolError, InputError
 from serenity_mlir.ir.tools import tool_path
-from serenity_mlir.pipeline.driver import CompileOptions, compile_model
+from serenity_mlir.pipeline.driver import compile_model
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.runtime.qemu import run_emulated
+from serenity_mlir.settings import CompileSettings
 from serenity_mlir.targets import available_targets, get_target
 from serenity_mlir.units import check_memory_budget, parse_size
 
@@ -37,12 +39,14 @@ MCU = ("cortex-m4", "cortex-m7", "cortex-m55")
 def placed_build(flow: Path, out: Path, target: str) -> dict[str, Any]:
     """The compile job's build step: the scheduled flow file, placed and compiled."""
     t = get_target(target)
-    return build_report(flow, compile_placed(flow, out, t, "serenity").build, t)
+    return dataclasses.asdict(describe_build(flow, compile_placed(flow, out, t).build, t))
 
 
 def build_model(model: Path, out: Path, target: str, **options: Any) -> dict[str, Any]:
     """What CMake's build step runs: the compile job without running the model."""
-    report = compile_model(model, out, CompileOptions(target=target, measure=False, verify_outputs=False, **options))
+    report = compile_model(
+        model, out, CompileSettings.from_options(target=target, measure=False, verify_outputs=False, **options)
+    )
     report["arena_bytes"] = report["iree_arena_bytes"]
     return report
 
@@ -325,8 +329,14 @@ def test_cmake_builds_a_sample(tmp_path: Path) -> None:
     build = tmp_path / "build"
     cfg = subprocess.run(
         [
-            "cmake", "-S", str(ROOT), "-B", str(build), "-DSERENITY_TARGET=cortex-m7",
-            "-DSERENITY_SAMPLES=branches", f"-DPython3_EXECUTABLE={sys.executable}",
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build),
+            "-DSERENITY_TARGET=cortex-m7",
+            "-DSERENITY_SAMPLES=branches",
+            f"-DPython3_EXECUTABLE={sys.executable}",
         ],  # fmt: skip
         capture_output=True,
         text=True,
