@@ -108,19 +108,24 @@ class Artifacts:
         p = self._once("external", build)
         return p, p.parent / "ext.bin"
 
-    def onnx_dynamic(self) -> Path:
+    def onnx_dynamic(self, axis: int = 0) -> Path:
+        """branches.onnx with input dimension ``axis`` dynamic (0: the batch)."""
+
         def build() -> Path:
             import onnx
 
             m = onnx.load(str(self.branches()))
-            dim = m.graph.input[0].type.tensor_type.shape.dim[0]
+            dim = m.graph.input[0].type.tensor_type.shape.dim[axis]
             dim.ClearField("dim_value")
-            dim.dim_param = "batch"
-            p = self.root / "dynamic.onnx"
+            dim.dim_param = "batch" if axis == 0 else "height"
+            p = self.root / f"dynamic{axis}.onnx"
             onnx.save(m, str(p))
             return p
 
-        return self._once("dynamic", build)
+        return self._once(f"dynamic{axis}", build)
+
+    def onnx_dynamic_inner(self) -> Path:
+        return self.onnx_dynamic(axis=2)
 
     def _tiny(self, name: str, graph_inputs: bool, shape: list[int]) -> Path:
         import numpy as np
