@@ -141,6 +141,8 @@ class MeasureSettings:
     # Compare the outputs with IREE's default build of the same model.
     verify_outputs: bool = True
     seed: int = 0  # of the random inputs
+    # Run a .tflite model in TFLite Micro too and report its arena beside ours.
+    compare_tflm: bool = False
 
     def check(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -157,6 +159,9 @@ class CompileSettings:
     memory_budget: ByteSize | None = None
     keep_temps: Path | None = None
     quiet: bool = False
+    # Shapes for inputs with dynamic dimensions, by input name (a dynamic
+    # batch is pinned to 1 without one).
+    input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     placement: PlacementSettings = field(default_factory=PlacementSettings)
     rewrite: RewriteSettings = field(default_factory=RewriteSettings)
@@ -192,6 +197,8 @@ class CompileSettings:
             top["iree_flags"] = tuple(top["iree_flags"] or ())
         if top.get("memory_budget") is not None:
             top["memory_budget"] = ByteSize(parse_size(top["memory_budget"]))
+        if isinstance(top.get("input_shapes"), dict):
+            top["input_shapes"] = tuple((k, tuple(v)) for k, v in top["input_shapes"].items())
         if top.get("keep_temps") is not None:
             top["keep_temps"] = Path(top["keep_temps"])
         return CompileSettings(
@@ -224,6 +231,7 @@ def _flat_names() -> dict[str, tuple[str, str]]:
     names["measure"] = ("measure", "enabled")
     names["verify_outputs"] = ("measure", "verify_outputs")
     names["seed"] = ("measure", "seed")
+    names["compare_tflm"] = ("measure", "compare_tflm")
     return names
 
 

@@ -90,3 +90,17 @@ def size_arg(text: str) -> int:
         return parse_size(text)
     except InputError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def input_shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
+    """``NAME=1x3x224x224``: an input's shape, for ``--input-shape``."""
+    name, eq, dims = text.partition("=")
+    try:
+        shape = tuple(int(d) for d in dims.lower().split("x")) if eq and dims else ()
+    except ValueError:
+        shape = ()
+    if not name.strip() or not shape or any(d <= 0 for d in shape):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=DIMS with positive dimensions, e.g. input=1x3x224x224; got '{text}'"
+        )
+    return name.strip(), shape

@@ -22,10 +22,11 @@ import json
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir.bench.results import ProgressBar, check_models, resolve_models
+from serenity_mlir.bench.results import ProgressBar, check_models, config_settings, resolve_models
 from serenity_mlir.errors import SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.pipeline.driver import compile_model
@@ -33,7 +34,7 @@ from serenity_mlir.runtime.compare import max_relative_error
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.runtime.qemu import run_emulated
 from serenity_mlir.samples import SAMPLES
-from serenity_mlir.settings import CompileSettings
+from serenity_mlir.settings import TIME_LIMIT, MeasureSettings
 from serenity_mlir.targets import Target, available_targets, get_target
 
 # Two CPUs' float32 results agree to this normwise relative error.
@@ -44,16 +45,12 @@ def _build(
     model: Path, out: Path, target: str, scheduler: str, placement: str = "serenity", rewrite: bool = False
 ) -> dict[str, Any]:
     """Builds without running: the runs below save their outputs."""
-    options = CompileSettings.from_options(
+    settings = replace(
+        config_settings(scheduler, placement, rewrite, TIME_LIMIT),
         target=target,
-        scheduler=scheduler,
-        measure=False,
-        verify_outputs=False,
-        quiet=True,
-        placement=placement,
-        rewrite=rewrite,
+        measure=MeasureSettings(enabled=False, verify_outputs=False),
     )
-    return compile_model(model, out, options)
+    return compile_model(model, out, settings)
 
 
 def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any] | None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.backend.compile import BackgroundCompile, artifact_paths
-from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InternalError, SerenityError
+from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputError, InternalError, SerenityError
 from serenity_mlir.files import atomic_write, publish_copy
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.pipeline import measure as run_stage
@@ -34,6 +34,7 @@ from serenity_mlir.pipeline.lower import lower
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.report import Report, assemble, measured_fields
 from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
+from serenity_mlir.runtime.tflm import require_tflm, run_tflm
 from serenity_mlir.settings import CompileSettings
 from serenity_mlir.targets import Target, get_target
 from serenity_mlir.units import check_memory_budget
@@ -82,6 +83,10 @@ def compile_model(
     check_paths(reads, writes)
     if settings.keep_temps is not None:
         check_keep_temps(settings.keep_temps, reads, writes)
+    if settings.measure.compare_tflm:
+        if model.suffix.lower() != ".tflite":
+            raise InputError(f"--compare-tflm runs TFLite Micro on a .tflite model; {model} is not one")
+        require_tflm()
     measuring = settings.measure.enabled
     steps = 4 + int(settings.rewrite.enabled) + int(measuring) + 2 * int(settings.measure.verify_outputs and measuring)
     progress = Progress(steps, settings.quiet)
@@ -142,7 +147,7 @@ def _compile_model(
     background: list[BackgroundCompile],
 ) -> Report:
     progress(f"importing {model.name}")
-    imported = import_model(model, quiet=settings.quiet)
+    imported = import_model(model, quiet=settings.quiet, input_shapes=dict(settings.input_shapes) or None)
     if imported.kind == "mlir":
         # Parse here so a malformed file is reported with its own location.
         mlir_io.load_module(model, mlir_io.new_context())
@@ -163,7 +168,7 @@ def _compile_model(
         for warning in module.truth.differences:
             print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
     final = artifact_paths(out, target)
-    report = assemble(model, out, settings.schedule.scheduler, imported.notes, lowered.seconds, module, final)
+    report = assemble(model, out, settings.schedule.scheduler, imported, lowered.seconds, module, final)
     built = dict(module.built.artifacts)
     if settings.memory_budget is not None:
         report.memory_budget_bytes = settings.memory_budget
@@ -173,6 +178,10 @@ def _compile_model(
     if settings.measure.enabled and run is None:
         report.measured_peak_bytes = None
         report.notes.append(f"target {target.name} cannot run here: not measured")
+    if settings.measure.compare_tflm:
+        progress.detail("running the same .tflite file in TFLite Micro")
+        tflm = run_tflm(model, seed=settings.measure.seed)
+        report.set(tflm_arena_bytes=tflm.arena_head_bytes, tflm_arena_tail_bytes=tflm.arena_tail_bytes)
     if run is not None:
         _measure(report, run, built, model, reference, target, settings, progress, work, module)
     _publish(built, final)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from serenity_mlir.pipeline.chain import BuiltModule
+    from serenity_mlir.pipeline.importer import Imported
     from serenity_mlir.pipeline.measure import Run
     from serenity_mlir.pipeline.rewrite import RewriteChoice
 
@@ -76,6 +77,9 @@ class Report:
     outputs: list[str] | None
     input_bytes: int | None
     output_bytes: int | None
+    # Each input as it was compiled, e.g. "x: 1x96x96x3xf32 (batch pinned
+    # from ?)" (ONNX and TFLite inputs; empty for MLIR files).
+    input_shapes: list[str]
     # Who laid out the transient slab ("serenity": pipeline/place.py; "iree"),
     # the slab the module allocates, the most bytes IREE's own slices hold at
     # one time (aligned as IREE aligns them: no layout can do better), and
@@ -107,6 +111,11 @@ class Report:
     undefined_symbols: list[str] = ABSENT
     # IREE's arena holds the slab and the results.
     iree_transient_bytes: int = ABSENT
+    # --compare-tflm on a .tflite model: TFLite Micro's arena for the same
+    # file (head: every tensor, input and output included; tail: its
+    # persistent structures), to hold beside ram_bytes.
+    tflm_arena_bytes: int = ABSENT
+    tflm_arena_tail_bytes: int = ABSENT
     memory_budget_bytes: int = ABSENT
     # The measurement (the module run here; input/output bytes above are
     # then the measured ones).
@@ -177,7 +186,7 @@ def assemble(
     model: Path,
     out: Path,
     scheduler: str,
-    notes: list[str],
+    imported: Imported,
     lower_seconds: float,
     module: BuiltModule,
     final: dict[str, Path],
@@ -211,7 +220,7 @@ def assemble(
         schedule_seconds=round(sched.result.seconds, 6),
         compile_seconds=round(lower_seconds + built.compile_seconds, 3),
         order=sched.result.names(g),
-        notes=[*notes, *sched.result.notes],
+        notes=[*imported.notes, *sched.result.notes],
         output=str(out),
         iree_arena_bytes=built.arena_bytes,
         code_size_bytes=built.code_size_bytes,
@@ -224,6 +233,7 @@ def assemble(
         outputs=built.outputs,
         input_bytes=built.input_bytes,
         output_bytes=built.output_bytes,
+        input_shapes=list(imported.input_shapes),
     )
     if module.rewrite is not None:
         report.set(rewrite=True, **rewrite_fields(module.rewrite))

@@ -63,6 +63,12 @@ def _tflm_runtime() -> Any:
     return runtime
 
 
+def require_tflm() -> None:
+    """Raises InputError naming the install when TFLite Micro is missing
+    (checked before a compile starts, not after it)."""
+    _tflm_runtime()
+
+
 def _with_fd2(run: Callable[[], Any]) -> tuple[Any, str]:
     """``run()`` with file descriptor 2 captured (TFLM prints there from C++);
     returns (result or the exception, the text)."""

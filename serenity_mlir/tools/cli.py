@@ -19,7 +19,7 @@ from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.schedule import SCHEDULERS
 from serenity_mlir.settings import REWRITE_RTOL, REWRITE_TIME_LIMIT, TIME_LIMIT, CompileSettings
 from serenity_mlir.tools.errors import check_stdout, install_signal_handlers, report_error, write_stdout
-from serenity_mlir.units import nonneg_int_arg, seconds_arg, size_arg
+from serenity_mlir.units import input_shape_arg, nonneg_int_arg, seconds_arg, size_arg
 
 
 def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +39,21 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--function", help="the public function to schedule (when the model has several)")
     p.add_argument(
         "--time-limit", type=float, default=TIME_LIMIT, help=f"scheduler time limit in seconds (default {TIME_LIMIT:g})"
+    )
+    p.add_argument(
+        "--compare-tflm",
+        action="store_true",
+        help="on a .tflite model, also run it in TFLite Micro and report its arena (tflm_arena_bytes) beside "
+        "ram_bytes; needs the tflite-micro package",
+    )
+    p.add_argument(
+        "--input-shape",
+        type=input_shape_arg,
+        action="append",
+        default=[],
+        metavar="NAME=DIMS",
+        help="the shape of an input with dynamic dimensions, e.g. input=1x3x224x224 (repeatable); a dynamic "
+        "batch is pinned to 1 without it, other dynamic dimensions need it",
     )
     p.add_argument(
         "--work-limit",
@@ -150,6 +165,8 @@ def _run_compile(a: argparse.Namespace) -> int:
         function=a.function,
         time_limit=a.time_limit,
         work_limit=a.work_limit or None,
+        input_shapes=tuple(a.input_shape),
+        compare_tflm=a.compare_tflm,
         measure=not a.no_measure,
         verify_outputs=not a.no_verify_outputs,
         seed=a.seed,
