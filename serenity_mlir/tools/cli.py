@@ -330,10 +330,15 @@ COMMANDS = {
         "serenity_mlir.bench.zoo",
         "compile every zoo model with the defaults and check it; write the zoo table",
     ),
+    "bench-tflm": _passthrough(
+        "bench-tflm",
+        "serenity_mlir.bench.tflm",
+        "TFLite Micro's arena beside ours for a microcontroller target, per .tflite model; write the table",
+    ),
 }
 
 
-PASSTHROUGH = ("bench", "bench-scheduler", "bench-targets", "bench-zoo")
+PASSTHROUGH = ("bench", "bench-scheduler", "bench-targets", "bench-zoo", "bench-tflm")
 
 
 def build_parser() -> argparse.ArgumentParser:
