@@ -42,6 +42,7 @@ from serenity_mlir.pipeline import driver
 from serenity_mlir.pipeline.importer import import_model
 from serenity_mlir.runtime.modules import entry_function
 from serenity_mlir.runtime.tflm import run_tflm
+from serenity_mlir.settings import CompileSettings
 from serenity_mlir.targets import Target, get_target
 
 TFLM_DIR = Path(__file__).resolve().parents[2] / "samples" / "tflm"
@@ -53,15 +54,9 @@ def _compile(model: Path, out: Path, target: str, flags: tuple[str, ...] = ()) -
     """The compile job with its defaults (no measurement: a Cortex-M build
     does not run here); returns the report and the wall seconds."""
     t0 = time.perf_counter()
-    options = {"target": target, "measure": False, "verify_outputs": False, "quiet": True, "extra_flags": list(flags)}
-    settings: Any
-    try:
-        # The compile job's settings by keyword, as api.compile_model takes them.
-        from serenity_mlir.settings import CompileSettings
-
-        settings = CompileSettings.from_options(**options)
-    except ImportError:  # a tree from before the settings records
-        settings = driver.CompileOptions(**options)  # type: ignore[attr-defined]
+    settings = CompileSettings.from_options(
+        target=target, measure=False, verify_outputs=False, quiet=True, extra_flags=list(flags)
+    )
     r = driver.compile_model(model, out, settings)
     return r, time.perf_counter() - t0
 
