@@ -22,8 +22,32 @@ ZOO = sorted((ROOT / "samples" / "zoo").glob("*.onnx"))
 
 
 def test_zoo_is_there() -> None:
-    # 16 exported architectures and the onnx package's 9 light models.
-    assert len(ZOO) == 25, [p.name for p in ZOO]
+    # 16 exported architectures, the onnx package's 9 light models and 4
+    # models with several inputs or outputs (multi_io.py).
+    assert len(ZOO) == 29, [p.name for p in ZOO]
+
+
+MULTI_IO = {
+    # model: (inputs, outputs)
+    "multi_io_concat_add": (2, 2),
+    "multi_io_detection": (1, 4),
+    "multi_io_two_tower": (2, 1),
+    "multi_io_inner_output": (1, 2),
+}
+
+
+def test_multi_io_models_are_current(tmp_path: Path) -> None:
+    """The committed multi-IO files are what multi_io.py writes (it is
+    deterministic), with the inputs and outputs their names promise."""
+    import onnx
+
+    res = run_tool("python", str(ROOT / "samples" / "zoo" / "multi_io.py"), "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    for name, (ins, outs) in MULTI_IO.items():
+        committed = ROOT / "samples" / "zoo" / f"{name}.onnx"
+        assert (tmp_path / f"{name}.onnx").read_bytes() == committed.read_bytes(), name
+        graph = onnx.load(str(committed)).graph
+        assert (len(graph.input), len(graph.output)) == (ins, outs), name
 
 
 @pytest.mark.parametrize("model", ZOO, ids=[p.stem for p in ZOO])
