@@ -317,24 +317,22 @@ def cut_node(stage: Stage, split: int) -> tuple[Node, list[Node]]:
 
 
 def _cut(stage: Stage, split: int) -> tuple[Node, list[Node]]:
+    """See :func:`cut_node`. The cut goes on through an element-wise op that
+    reads the layer's chain alone, or together with values the patches
+    compute anyway (a residual add of the block's input: MobileNetV2)."""
     node = stage.layers[split]
-    by_result = {n.result: n for n in stage.nodes}
     while True:
         users = [as_op(u.owner) for u in node.result.uses]
-        if len(users) != 1:
+        if len(users) != 1 or not users[0].results:
             break
-        nxt = by_result.get(users[0].results[0]) if users[0].results else None
-        if nxt is None or nxt.kind != "elementwise" or len(nxt.stage_operands) != 1:
+        nxt = next((n for n in stage.nodes[node.index + 1 :] if n.op == users[0]), None)
+        if nxt is None or nxt.kind != "elementwise":
+            break
+        before = _ancestors(stage, node.index)
+        if any(i not in before for i in nxt.srcs):
             break
         node = nxt
-    # ancestors of the cut inside the stage
-    wanted: set[ir.Value] = {node.result}
-    chosen: list[Node] = []
-    for n in reversed(stage.nodes):
-        if n.result in wanted:
-            chosen.append(n)
-            wanted.update(n.op.operands[k] for k in n.stage_operands)
-    chosen.reverse()
+    chosen = [stage.nodes[i] for i in sorted(_ancestors(stage, node.index)) if i >= 0]
     ops = {n.op for n in chosen}
     for n in chosen:
         if n is node:
@@ -343,6 +341,20 @@ def _cut(stage: Stage, split: int) -> tuple[Node, list[Node]]:
             if as_op(u.owner) not in ops:
                 raise NotPatchable(f"{where(n.op)} is also read by {where(as_op(u.owner))}, outside the patches")
     return node, chosen
+
+
+def _ancestors(stage: Stage, index: int) -> set[int]:
+    """The node ``index`` and the stage nodes it depends on (-1: the input)."""
+    out = {index}
+    todo = [index]
+    while todo:
+        i = todo.pop()
+        if i >= 0:
+            for j in stage.nodes[i].srcs:
+                if j not in out:
+                    out.add(j)
+                    todo.append(j)
+    return out
 
 
 def split_extent(size: int, parts: int) -> list[tuple[int, int]]:
