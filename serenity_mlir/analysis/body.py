@@ -67,6 +67,8 @@ from serenity_mlir.analysis.ops import (
 )
 from serenity_mlir.analysis.types import DynamicShape, tensor_bytes, tensor_bytes_or_error
 from serenity_mlir.errors import InputError
+from serenity_mlir.ir.entry import ENTRY_INPUTS, recorded_entry
+from serenity_mlir.ir.tensors import TensorSpec
 from serenity_mlir.memory.slab import ALIGNMENT, SlabPrediction, align, predict_slab
 from serenity_mlir.scheduler.graph import Buffer, Graph, stable_topological_order
 
@@ -173,6 +175,7 @@ class _Builder:
         self.emplaced_updates: set[int] = set()
         self.chain_buffer: dict[int, int] = {}  # update of an emplaced chain -> its concat buffer
         self.chain_buffers: list[tuple[int, list[Link]]] = []
+        self.exported_constant_bytes = 0  # results that are constants
         # One naming state for the whole walk: ``Value.get_name()`` without
         # one numbers the whole module again on every call (quadratic).
         self.asm = ir.AsmState(_top_level(func_op))
@@ -272,7 +275,11 @@ class _Builder:
                     if oname in EXPORT_OPS:
                         self.outputs.add(self.buffer_of[value_key(src)])
                 return True
-            # A view of a constant is free; an export of one is a node.
+            # A view of a constant is free; an export of one is a node, and
+            # IREE copies the constant into a staging buffer at the call's
+            # start, then into the result at its end (both its size).
+            if oname in EXPORT_OPS:
+                self.exported_constant_bytes += self.size_of(op.operands[0], op) or 0
             return oname in VIEW_OPS
         return False
 
@@ -393,7 +400,8 @@ class _Builder:
         output_bytes += packed_allocation_bytes(allocated) - sum(allocated)
         for b, buf in enumerate(self.bufs):
             a = buf.alloc
-            if b in self.outputs:
+            if b in self.outputs and not buf.is_input:
+                # (an input returned as it is is the caller's own buffer)
                 output_bytes += buf.size
             if a is None:
                 if buf.is_input:
@@ -421,6 +429,11 @@ class _Builder:
                     users[a] |= buf.users - {a}
                 else:
                     extra.append(Buffer(buf.name, buf.size, frozenset(buf.users - {a}), alloc=a))
+        entry = recorded_entry(self.func_op, ENTRY_INPUTS)
+        if entry is not None and model == "iree":
+            # The caller passes every input the model declares, those the
+            # body never reads (IREE drops their import) included.
+            input_bytes = sum(TensorSpec.parse(t).nbytes for t in entry)
         graph = Graph(
             names=tuple(nd.name for nd in self.nodes),
             sizes=tuple(node_size),
@@ -438,8 +451,9 @@ class _Builder:
             block=self.block,
             model=model,
             input_bytes=input_bytes,
-            output_bytes=output_bytes,
-            constant_bytes=splat_global_bytes(self.func_op.parent) if self.func_op.parent is not None else 0,
+            output_bytes=output_bytes + self.exported_constant_bytes,
+            constant_bytes=self.exported_constant_bytes
+            + (splat_global_bytes(self.func_op.parent) if self.func_op.parent is not None else 0),
             buffers=tuple(buffers),
             barriers=frozenset(v for v, op in enumerate(node_ops) if op.name in REGION_BARRIER_OPS),
         )

@@ -235,6 +235,8 @@ def _import_onnx(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None
     from iree.compiler import ir
     from iree.compiler.extras import onnx_importer
 
+    from serenity_mlir.ir.entry import record_entry_signature
+
     shown: list[str] = []
     model, notes = load_onnx(p, quiet, shapes, shown)
     context = ir.Context()
@@ -243,6 +245,7 @@ def _import_onnx(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None
         module = info.create_module(context=context).operation
         imp = onnx_importer.NodeImporter.define_function(info.main_graph, module)
         imp.import_all()
+        record_entry_signature(module)
         module.verify()
     except ir.MLIRError as e:
         raise InputError(f"{p}: IREE's ONNX importer produced invalid IR: {e}") from None

@@ -43,6 +43,8 @@ def _call(fn: Any, args: list[Any], vmfb: Path) -> list[Any]:
         r = fn(*args)
     except Exception as e:  # noqa: BLE001 - the binding raises plain RuntimeError/ValueError
         raise InputError(f"{vmfb}: the call failed in IREE's runtime: {e}") from None
+    if r is None:
+        return []  # a function without results
     return list(r) if isinstance(r, (list, tuple)) else [r]
 
 

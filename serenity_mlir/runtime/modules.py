@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import InputError
+from serenity_mlir.ir.entry import ENTRY_INPUTS, ENTRY_OUTPUTS
 from serenity_mlir.ir.reflection import SIGNATURE_INPUTS, SIGNATURE_OUTPUTS, recorded_specs
 from serenity_mlir.ir.tensors import NUMPY_DTYPES, TensorSpec
 
@@ -30,17 +31,25 @@ def entry_function(vmfb: Path, names: list[str], function: str | None) -> str:
     return function
 
 
+def recorded_inputs(reflection: dict[str, str]) -> list[str] | None:
+    """The function's inputs as recorded: at import (every argument, used or
+    not: :mod:`serenity_mlir.ir.entry`), else at the flow phase (the
+    arguments the body reads), else None."""
+    entry = recorded_specs(reflection, ENTRY_INPUTS)
+    return entry if entry is not None else recorded_specs(reflection, SIGNATURE_INPUTS)
+
+
 def input_specs(vmfb: Path, reflection: dict[str, str], given: list[str] | None) -> list[TensorSpec]:
     """The inputs to make: the ones given, or the ones the pipeline recorded."""
+    recorded = recorded_inputs(reflection)
     if given is None:
-        given = recorded_specs(reflection, SIGNATURE_INPUTS)
+        given = recorded
         if given is None:
             raise InputError(
                 f"{vmfb}: the module does not record its input shapes (not built by serenity-mlir): "
                 "give them with --input, e.g. --input 1x8x32x32xf32"
             )
     specs = [TensorSpec.parse(t) for t in given]
-    recorded = recorded_specs(reflection, SIGNATURE_INPUTS)
     if recorded is not None and [str(s) for s in specs] != recorded:
         raise InputError(
             f"{vmfb}: --input {','.join(map(str, specs)) or '(none)'} does not match the module's inputs "
@@ -50,7 +59,9 @@ def input_specs(vmfb: Path, reflection: dict[str, str], given: list[str] | None)
 
 
 def output_count(reflection: dict[str, str], fallback: int) -> int:
-    outs = recorded_specs(reflection, SIGNATURE_OUTPUTS)
+    outs = recorded_specs(reflection, ENTRY_OUTPUTS)
+    if outs is None:
+        outs = recorded_specs(reflection, SIGNATURE_OUTPUTS)
     return len(outs) if outs is not None else fallback
 
 
