@@ -46,6 +46,9 @@ class _Net:
         self.adj: list[list[int]] = [[] for _ in range(n)]
         self.to: list[int] = []
         self.cap: list[int] = []
+        # Work done by every maxflow so far (a phase costs the network's
+        # size, an augmenting path its length): a deterministic budget.
+        self.work = 0
 
     def add(self, u: int, v: int, c: int) -> int:
         e = len(self.to)
@@ -60,6 +63,7 @@ class _Net:
         adj, to = self.adj, self.to
         flow = 0
         while True:
+            self.work += self.n + len(to)
             level = [-1] * self.n
             level[s] = 0
             q = deque([s])
@@ -97,6 +101,7 @@ class _Net:
                     u = to[lst[i]]
                 if u != t:
                     break
+                self.work += len(path)
                 f = min(cap[e] for e in path)
                 for e in path:
                     cap[e] -= f
@@ -111,11 +116,13 @@ def closure_lower_bound(
     deadline: float | None = None,
     start: int = 0,
     critical: int = 0,
+    work_limit: int | None = None,
 ) -> int:
     """The isolated-moment bound (see the module docstring) of ``n`` nodes
     with order constraints ``preds`` and buffers ``bufs`` (the model of
     :mod:`serenity_mlir.scheduler.problem`). Stops early, still valid, past
-    ``deadline`` (a ``time.perf_counter`` value). ``start`` is an already
+    ``deadline`` (a ``time.perf_counter`` value) or past ``work_limit``
+    units of max-flow work (the same point on any machine). ``start`` is an already
     known bound: nodes that cannot beat it are skipped. ``critical`` > 0 also
     bounds the orders of that many nodes of highest single bound (a DP over
     their subsets, up to ``2^critical * critical`` max-flows)."""
@@ -182,6 +189,8 @@ def closure_lower_bound(
             break
         if deadline is not None and time.perf_counter() > deadline:
             return best
+        if work_limit is not None and net.work > work_limit:
+            return best
         single[v] = moment(v, [], [])
         best = max(best, single[v])
     if not critical:
@@ -207,6 +216,8 @@ def closure_lower_bound(
     f: dict[int, int] = {full: 0}
     for a in sorted(range(full), key=lambda m: -m.bit_count()):
         if deadline is not None and time.perf_counter() > deadline:
+            return best
+        if work_limit is not None and net.work > work_limit:
             return best
         val = big
         for i in range(k):

@@ -16,11 +16,12 @@ import os
 import time
 
 # The default work budget of one ``schedule()`` call: sets stored by all its
-# searches together (``work_limit``, ``--work-limit``). About 10-15 s of
-# search on a hard graph here (WS(128): 70,000-110,000 sets a second on a
-# quiet machine), so the 60 s wall-clock default stays a backstop even on a
-# machine loaded three times over; the bundled samples need at most 42,525
-# (randwire_cifar100) and WS(64) 493,628 to prove their optimum.
+# searches together, each weighted by :func:`work_weight` (``work_limit``,
+# ``--work-limit``). About 10-15 s of search on a hard graph on a quiet
+# machine here (WS(128): 70,000-110,000 sets a second), so the 60 s
+# wall-clock default stays a backstop on a loaded machine too; the bundled
+# samples need at most 42,525 (randwire_cifar100) and WS(64) 493,628 to
+# prove their optimum.
 DEFAULT_WORK_LIMIT = 1_000_000
 
 # What ended a search early (``ScheduleResult.stopped_by``).
@@ -69,6 +70,16 @@ def bytes_per_state(n: int) -> int:
     return 512 + 2 * n // 3
 
 
+def work_weight(n: int) -> int:
+    """What one stored set costs the work budget on ``n`` nodes: 1 below
+    128 nodes, one more per 64 nodes above: larger graphs' sets (``n``-bit
+    masks, longer ready sets, dives through more nodes) cost time in
+    proportion, so the default budget ends a 1,200-node search (weight 18)
+    before the 60 s backstop on a loaded machine too (WS(1200): 56 s here
+    at a load average of 14 on two cores)."""
+    return max(1, n // 64)
+
+
 class Budget:
     """A work limit (sets stored), a deadline (a ``time.perf_counter``
     value) and a byte limit on stored state, the sets stored so far by every
@@ -78,7 +89,8 @@ class Budget:
         self.deadline = deadline
         self.work_limit = work_limit
         self.memory_limit = memory_limit
-        self.states = 0
+        self.states = 0  # sets stored by every search
+        self.work = 0  # the same, each weighted by the cost of a set (work_weight)
         self.stopped: str | None = None
 
     def expired(self) -> bool:
@@ -100,8 +112,17 @@ class Budget:
         self.stopped = self.stopped or why
         return OutOfBudget(why)
 
+    def charge(self, sets: int, n: int) -> None:
+        """Counts ``sets`` stored by a search on ``n`` nodes."""
+        self.states += sets
+        self.work += sets * work_weight(n)
+
+    def over(self, sets: int, n: int) -> bool:
+        """Whether ``sets`` more (on ``n`` nodes) would pass the work limit."""
+        return self.work_limit is not None and self.work + sets * work_weight(n) > self.work_limit
+
     def check(self) -> None:
-        if self.work_limit is not None and self.states > self.work_limit:
+        if self.work_limit is not None and self.work > self.work_limit:
             raise self.stop(WORK_LIMIT)
         if self.expired():
             raise self.stop(TIME_LIMIT)

@@ -53,6 +53,12 @@ BEAM_WIDTH = 64
 SMALL_DP_STATES = 20_000
 # Nodes whose relative orders the lower bound examines (2^k * k max-flows).
 CRITICAL = 8
+# The max-flow work one segment's lower bound may do, per set of the work
+# budget (bounds.closure_lower_bound's units: a phase costs the network's
+# size). With the default budget, 5,000,000: 3.6 times what the largest
+# sample needs (darts_cifar, 1,368,034), a few seconds; without a limit a
+# 1,200-node graph spends minutes in max-flows.
+BOUND_WORK_PER_SET = 5
 
 
 @dataclass
@@ -250,14 +256,20 @@ def solve(
             run = level_dp(seg.prob, max_states=min(SMALL_DP_STATES, stored_ceiling(budget, seg.prob.n)))
             if run.stopped is None:
                 seg.hi, seg.order = run.best()
-                budget.states += run.states
+                budget.charge(run.states, seg.prob.n)
                 seg.lo = seg.hi
                 glob_lo = max(glob_lo, seg.lo)
     for seg in sorted(segs, key=lambda s: -s.hi):
         if seg.hi <= glob_lo or budget.expired():
             continue
         seg.lo = closure_lower_bound(
-            seg.prob.n, seg.preds, seg.bufs, deadline=deadline, start=seg.lo, critical=CRITICAL
+            seg.prob.n,
+            seg.preds,
+            seg.bufs,
+            deadline=deadline,
+            start=seg.lo,
+            critical=CRITICAL,
+            work_limit=None if work_limit is None else BOUND_WORK_PER_SET * work_limit,
         )
         # A bound cut short by the deadline is still valid, but weaker: the
         # result then depends on the machine's speed (expired() records it).

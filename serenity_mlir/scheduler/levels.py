@@ -122,7 +122,7 @@ def beam_search(prob: Problem, width: int, budget: Budget) -> tuple[int, list[in
     """``level_dp`` keeping the ``width`` best sets per level: (peak, order).
     Raises ``OutOfBudget`` past the budget's deadline."""
     run = level_dp(prob, width=width, deadline=budget.deadline)
-    budget.states += run.states
+    budget.charge(run.states, prob.n)
     if run.stopped is not None:
         raise budget.stop(TIME_LIMIT)
     return run.best()

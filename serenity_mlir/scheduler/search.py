@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serenity_mlir.scheduler.budget import TIME_LIMIT, Budget
+from serenity_mlir.scheduler.budget import TIME_LIMIT, WORK_LIMIT, Budget
 from serenity_mlir.scheduler.problem import Problem
 
 _INF = 1 << 62
@@ -118,7 +118,7 @@ def threshold_search(prob: Problem, t: int, budget: Budget, cap: int, dives: boo
         side.front = nxt
         side.levels[side.k] = par
         stored += len(nxt)
-        budget.states += len(nxt)
+        budget.charge(len(nxt), n)
         if stored > cap:
             raise RunCap
         budget.check()
@@ -141,7 +141,7 @@ def threshold_search(prob: Problem, t: int, budget: Budget, cap: int, dives: boo
             for diver in divers:
                 limit = max(64, len(nxt))
                 found = diver.resume(bw if diver.forward else fw, limit, budget)
-                budget.states += limit
+                budget.charge(limit, n)
                 if found is not None:
                     return SearchOutcome(True, found, _INF, stored)
 
@@ -278,6 +278,8 @@ def _expand_forward(
     for d, (live, ready, kept) in side.front.items():
         count += 1
         if not count & 4095:
+            if budget.over(len(nxt), prob.n):
+                raise budget.stop(WORK_LIMIT)
             if budget.expired():
                 raise budget.stop(TIME_LIMIT)
             if len(nxt) > room:
@@ -354,6 +356,8 @@ def _expand_backward(
     for d2, (live2, last, _) in side.front.items():
         count += 1
         if not count & 4095:
+            if budget.over(len(nxt), prob.n):
+                raise budget.stop(WORK_LIMIT)
             if budget.expired():
                 raise budget.stop(TIME_LIMIT)
             if len(nxt) > room:
