@@ -781,7 +781,8 @@ def test_memory_limit_honoured(sandbox: Sandbox, art: Artifacts) -> None:
     on the search's stored state (issue 15's contract)."""
     g = json.loads(art.ws_graph().read_text())
     sandbox.write("ws.json", json.dumps(g))
-    argv = [*PREFIX, str(BIN / "serenity-mlir"), "schedule-graph", "ws.json", "--time-limit", "60"]
+    # No work limit: the memory limit, not the work budget, must end the search.
+    argv = [*PREFIX, str(BIN / "serenity-mlir"), "schedule-graph", "ws.json", "--time-limit", "60", "--work-limit", "0"]
     base = subprocess.Popen([*argv, "--scheduler", "program"], cwd=sandbox.work, env=sandbox.env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     _, base_status, base_usage = os.wait4(base.pid, 0)
@@ -810,6 +811,7 @@ def test_memory_limit_honoured(sandbox: Sandbox, art: Artifacts) -> None:
     out = json.loads(b"".join(out_chunks))
     assert _valid_order(g, out["order"]), "not a valid order"
     assert out["optimal"] is False
+    assert out["stopped_by"] == "memory-limit", out["stopped_by"]
     peak_mib = usage.ru_maxrss / 1024
     grown = peak_mib - base_mib
     assert grown <= 40 * 1.05, f"peak RSS {peak_mib:.0f} MiB: {grown:.0f} MiB over the search-free run (limit 40M)"
