@@ -94,9 +94,9 @@ def check_stdout() -> None:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (or a first SIGINT), raised where the tool happens to be, so
-    every ``finally`` runs: ``subprocess.run`` kills its child, the work
-    folder and any half-written output are removed."""
+    """The first of SIGINT, SIGTERM, SIGHUP or SIGQUIT, raised where the
+    tool happens to be, so every ``finally`` runs: ``run_tool`` kills its
+    child, the work folder and any half-written output are removed."""
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
