@@ -62,7 +62,7 @@ for _layout, _sp in (("nchw", (2, 3)), ("nhwc", (1, 2))):
 
 # What an init (``outs``) of a patched op may be made of: values uniform over
 # space, rebuilt at the patch's size.
-_INIT_OPS = ("tensor.empty", "linalg.fill", "linalg.broadcast", "arith.constant")
+_INIT_OPS = ("tensor.empty", "linalg.fill", "linalg.broadcast", "arith.constant", "linalg.generic")
 
 Region = tuple[int, int, int, int]  # rows [h0, h1), columns [w0, w1)
 
@@ -177,10 +177,12 @@ def find_stage(func: ir.Operation) -> Stage:
 def _stage_at(func: ir.Operation, x: ir.Value) -> Stage:
     inside: set[ir.Value] = {x}
     nodes: list[Node] = []
-    spatial: tuple[int, int] | None = None
+    # the layout of the first layer in the function: a pad before it must
+    # know which dims are spatial (NCHW from ONNX, NHWC from TFLite)
+    ops = [as_op(o) for o in func.regions[0].blocks[0].operations]
+    spatial: tuple[int, int] | None = next((LAYERS[op.name][0] for op in ops if op.name in LAYERS), None)
     end = ""
-    for o in func.regions[0].blocks[0].operations:
-        op = as_op(o)
+    for op in ops:
         reads = [k for k, v in enumerate(op.operands) if v in inside]
         if not reads:
             continue
@@ -252,7 +254,9 @@ def _classify(
 
 def _check_init(v: ir.Value, spatial: tuple[int, int]) -> None:
     """An init the patches can rebuild at their own size: tensor.empty,
-    linalg.fill of one, a broadcast over the spatial dims, a splat constant."""
+    linalg.fill of one, a broadcast over the spatial dims (``linalg.broadcast``,
+    or a ``linalg.generic`` whose inputs do not vary over space: TOSA's bias),
+    a splat constant."""
     src = defining_op(v)
     if src is None or src.name not in _INIT_OPS:
         raise NotPatchable(f"an init is not uniform over space ({src.name if src else 'an argument'})")
@@ -262,6 +266,22 @@ def _check_init(v: ir.Value, spatial: tuple[int, int]) -> None:
         raise NotPatchable(f"{where(src)} is an init that varies over space")
     if src.name == "linalg.broadcast" and not set(spatial) <= set(ir.DenseI64ArrayAttr(src.attributes["dimensions"])):
         raise NotPatchable(f"{where(src)} is an init that varies over space")
+    if src.name == "linalg.generic":
+        iters = [str(a) for a in ir.ArrayAttr(src.attributes["iterator_types"])]
+        n_in, n_out = list(ir.DenseI32ArrayAttr(src.attributes["operandSegmentSizes"]))
+        maps = generic_maps(src)
+        if len(iters) != 4 or any("parallel" not in i for i in iters) or n_out != 1:
+            raise NotPatchable(f"{where(src)} is an init that is not a broadcast")
+        if maps[n_in] != ir.AffineMap.get_identity(4, context=src.context):
+            raise NotPatchable(f"{where(src)} permutes its result")
+        for m in maps[:n_in]:
+            dims = affine_dims(m)
+            if dims is None or any(d in spatial for d in dims if d is not None):
+                raise NotPatchable(f"{where(src)} is an init that varies over space")
+        for inner in src.regions[0].blocks[0].operations:
+            if as_op(inner).name == "linalg.index":
+                raise NotPatchable(f"{where(src)} depends on the element index")
+        _check_init(src.operands[n_in], spatial)
     if src.name in ("linalg.fill", "linalg.broadcast"):
         _check_init(src.operands[1], spatial)
 
@@ -589,9 +609,10 @@ def _init(v: ir.Value, t: ir.Type) -> ir.Value:
         splat = ir.DenseElementsAttr(src.attributes["value"]).get_splat_value()
         attr = ir.DenseElementsAttr.get_splat(ir.ShapedType(t), splat)
         return ir.Operation.create("arith.constant", results=[t], attributes={"value": attr}).results[0]
-    outs = _init(src.operands[1], t)
+    k = len(src.operands) - 1  # the outs operand (fill, broadcast, generic)
+    outs = _init(src.operands[k], t)
     new = src.clone(ir.InsertionPoint.current)
-    new.operands[1] = outs
+    new.operands[k] = outs
     new.results[0].set_type(t)
     return new.results[0]
 
@@ -642,7 +663,15 @@ def _patch_op(n: Node, need: dict[int, Region], have: Have, sp: tuple[int, int])
     return new.results[0]
 
 
-_PURE = ("tensor.empty", "linalg.fill", "linalg.broadcast", "arith.constant", "tensor.pad", "tensor.extract_slice")
+_PURE = (
+    "tensor.empty",
+    "linalg.fill",
+    "linalg.broadcast",
+    "linalg.generic",
+    "arith.constant",
+    "tensor.pad",
+    "tensor.extract_slice",
+)
 
 
 def _sweep(block: ir.Block, originals: Sequence[ir.Operation]) -> None:
