@@ -64,6 +64,7 @@ class PatchRecord:
     costed: int = 0  # of those, lowered and scheduled
     reason: str = ""  # why nothing was patched
     seconds: float = 0.0
+    flow_file: Path | None = None  # auto: ``file`` lowered to the flow phase (not scheduled)
 
     @property
     def applied(self) -> bool:
@@ -72,6 +73,7 @@ class PatchRecord:
     def report_fields(self) -> dict[str, Any]:
         d = asdict(self)
         d["file"] = str(self.file)
+        d["flow_file"] = None if self.flow_file is None else str(self.flow_file)
         d["stage_ops"] = list(self.stage_ops)
         d["patch_mac_overhead"] = round(self.patch_mac_overhead, 6)
         d["seconds"] = round(self.seconds, 3)
@@ -100,11 +102,17 @@ def patch_stage(
     log: Callable[[str], None] | None = None,
     finalists: int = 3,
     function: str | None = None,
+    baseline_peak: int | None = None,
 ) -> PatchRecord:
     """Lowers ``input_file`` (the imported model) to linalg and patches its
     input stage as ``mode`` says (see the module doc); returns the record,
     whose ``file`` is what the compile continues with (a linalg module after
-    IREE's input phase: ``iree-compile --compile-from=input`` reads it)."""
+    IREE's input phase: ``iree-compile --compile-from=input`` reads it) and,
+    for ``auto``, ``flow_file`` the same module already lowered to the flow
+    phase. ``baseline_peak``: the unpatched graph's predicted peak when the
+    compile has scheduled and placed it already (it is not costed again; a
+    placed peak is at most the cost used here, so the comparison only
+    favours the unpatched graph)."""
     start = time.monotonic()
     grid, split = parse_mode(mode)
     if not (overhead >= 0 and overhead < float("inf")):
@@ -134,10 +142,11 @@ def patch_stage(
     plans = {(s, g): p.describe() | {"estimate": est} for est, p in ranked for s, g in [(p.split, p.grid)]}
     del module, func, stage, ranked
 
-    baseline = _cost(linalg, work, target, settings, extra_flags, "patch_none")
-    if log is not None:
-        log(f"patches: unpatched graph {baseline.predicted_peak_bytes:,} B predicted")
-    best: tuple[int, Path, tuple[int, tuple[int, int]]] | None = None
+    if baseline_peak is None:
+        baseline_peak = _cost(linalg, work, target, settings, extra_flags, "patch_none").predicted_peak_bytes
+        if log is not None:
+            log(f"patches: unpatched graph {baseline_peak:,} B predicted")
+    best: tuple[int, Path, tuple[int, tuple[int, int]], Path] | None = None
     for s, g, _ in picked:
         tag = f"patch_s{s}_{g[0]}x{g[1]}"
         src = _write_patched(linalg, work.variant(tag, "linalg"), g, str(s), function)
@@ -145,22 +154,21 @@ def patch_stage(
         if log is not None:
             log(f"patches: split {s}, grid {g[0]}x{g[1]}: {v.predicted_peak_bytes:,} B predicted")
         if best is None or v.predicted_peak_bytes < best[0]:
-            best = (v.predicted_peak_bytes, src, (s, g))
+            best = (v.predicted_peak_bytes, src, (s, g), work.variant(tag, "flow"))
     assert best is not None
     seconds = time.monotonic() - start
-    if best[0] >= baseline.predicted_peak_bytes:
+    if best[0] >= baseline_peak:
         return PatchRecord(
-            mode, linalg, candidates=len(plans), costed=len(picked),
-            baseline_predicted_peak_bytes=baseline.predicted_peak_bytes,
-            reason=f"no patching costed below the unpatched graph ({best[0]:,} B >= "
-            f"{baseline.predicted_peak_bytes:,} B)", seconds=seconds,
+            mode, linalg, candidates=len(plans), costed=len(picked), baseline_predicted_peak_bytes=baseline_peak,
+            reason=f"no patching costed below the unpatched graph ({best[0]:,} B >= {baseline_peak:,} B)",
+            seconds=seconds,
         )  # fmt: skip
     d = plans[best[2]]
     return PatchRecord(
         mode, best[1], grid=d["grid"], split=d["split"], split_op=d["split_op"], stage_ops=tuple(d["stage_ops"]),
         macs=d["macs"], patched_macs=d["patched_macs"], patch_mac_overhead=d["patch_mac_overhead"],
-        predicted_peak_bytes=best[0], baseline_predicted_peak_bytes=baseline.predicted_peak_bytes,
-        candidates=len(plans), costed=len(picked), seconds=seconds,
+        predicted_peak_bytes=best[0], baseline_predicted_peak_bytes=baseline_peak,
+        candidates=len(plans), costed=len(picked), seconds=seconds, flow_file=best[3],
     )  # fmt: skip
 
 
