@@ -117,7 +117,10 @@ def patch_stage(
     grid, split = parse_mode(mode)
     if not (overhead >= 0 and overhead < float("inf")):
         raise InputError(f"--patch-overhead must be a fraction >= 0, got {overhead:g}")
-    linalg = lower_to_linalg(input_file, work.linalg, target, extra_flags)
+    # its own file (the rewrite search writes work.linalg), with the model's
+    # locations (ONNX node names), which name the split op in the record
+    flags = [*(extra_flags or []), "--mlir-print-debuginfo"]
+    linalg = lower_to_linalg(input_file, work.variant("patch_input", "linalg"), target, flags)
     if grid is not None:
         return _fixed(linalg, work, mode, grid, split, function, start)
     module = mlir_io.load_module(linalg, mlir_io.new_context())
