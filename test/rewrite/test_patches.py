@@ -2,7 +2,7 @@
 
 Random small chains of convolutions, depthwise convolutions and poolings
 (stride 1 and 2, kernels 1/3/5, odd image sizes, bias, ReLU, residual adds) are written
-as linalg on tensors; each chain is one function, copied once per split op
+as linalg on tensors, NCHW (ONNX's layout) and NHWC (TFLite's); each chain is one function, copied once per split op
 and grid (unequal border patches included) and patched with
 :func:`serenity_mlir.rewrite.patches.apply_patches`. The whole module is
 compiled once by IREE and every function runs in IREE's runtime on the same
@@ -43,8 +43,9 @@ RELU = """  %r{i} = linalg.generic {{indexing_maps = [{idm}, {idm}], iterator_ty
   }} -> {t}"""  # noqa: E501
 
 
-def _t(shape: tuple[int, ...]) -> str:
+def _tt(shape: tuple[int, ...]) -> str:
     return "tensor<" + "x".join(map(str, shape)) + "xf32>"
+
 
 
 def _dense(a: np.ndarray) -> str:
@@ -84,7 +85,13 @@ def random_chain(rng: np.random.Generator, layers: int) -> tuple[list[dict], tup
     return spec, shape
 
 
-def render(spec: list[dict], shape: tuple[int, ...], name: str) -> str:
+def render(spec: list[dict], shape: tuple[int, ...], name: str, layout: str = "nchw") -> str:
+    """The chain as one function, NCHW (as from ONNX) or NHWC (as from TFLite)."""
+    nhwc = layout == "nhwc"
+
+    def _t(sh: tuple[int, ...]) -> str:  # the chain's shapes are NCHW
+        return _tt((sh[0], sh[2], sh[3], sh[1]) if nhwc and len(sh) == 4 else sh)
+
     out_t = _t(spec[-1]["out"])
     lines = [f"func.func @{name}(%x: {_t(shape)}) -> {out_t} {{",
              "  %zero = arith.constant 0.0 : f32", "  %ninf = arith.constant 0xFF800000 : f32"]  # fmt: skip
@@ -95,24 +102,31 @@ def render(spec: list[dict], shape: tuple[int, ...], name: str) -> str:
         pad_value = "%ninf" if L["kind"] == "maxpool" else "%zero"
         if p:
             padded = (1, cin[1], cin[2] + 2 * p, cin[3] + 2 * p)
-            lines += [f"  %p{i} = tensor.pad {v} low[0, 0, {p}, {p}] high[0, 0, {p}, {p}] {{",
+            lohi = f"[0, {p}, {p}, 0]" if nhwc else f"[0, 0, {p}, {p}]"
+            lines += [f"  %p{i} = tensor.pad {v} low{lohi} high{lohi} {{",
                       "  ^bb0(%a: index, %b: index, %c: index, %d: index):",
                       f"    tensor.yield {pad_value} : f32", f"  }} : {_t(cin)} to {_t(padded)}"]  # fmt: skip
             v, cin = f"%p{i}", padded
         attrs = f"{{dilations = dense<1> : vector<2xi64>, strides = dense<{s}> : vector<2xi64>}}"
         lines.append(f"  %e{i} = tensor.empty() : {_t(cout)}")
         if L["kind"] in ("conv", "depthwise"):
-            wt = _t(L["w"].shape)
-            lines += [f"  %w{i} = arith.constant {_dense(L['w'])} : {wt}",
+            w = L["w"]
+            if nhwc:  # fchw -> hwcf, chw -> hwc
+                w = w.transpose(2, 3, 1, 0) if L["kind"] == "conv" else w.transpose(1, 2, 0)
+            wt = _tt(w.shape)
+            lines += [f"  %w{i} = arith.constant {_dense(w)} : {wt}",
                       f"  %b{i} = arith.constant {_dense(L['b'])} : {_t(L['b'].shape)}",
                       f"  %i{i} = linalg.broadcast ins(%b{i} : {_t(L['b'].shape)}) outs(%e{i} : {_t(cout)})"
-                      " dimensions = [0, 2, 3]"]  # fmt: skip
-            op = "linalg.conv_2d_nchw_fchw" if L["kind"] == "conv" else "linalg.depthwise_conv_2d_nchw_chw"
+                      f" dimensions = {'[0, 1, 2]' if nhwc else '[0, 2, 3]'}"]  # fmt: skip
+            if nhwc:
+                op = "linalg.conv_2d_nhwc_hwcf" if L["kind"] == "conv" else "linalg.depthwise_conv_2d_nhwc_hwc"
+            else:
+                op = "linalg.conv_2d_nchw_fchw" if L["kind"] == "conv" else "linalg.depthwise_conv_2d_nchw_chw"
             operands = f"ins({v}, %w{i} : {_t(cin)}, {wt}) outs(%i{i} : {_t(cout)})"
             lines.append(f"  %y{i} = {op} {attrs} {operands} -> {_t(cout)}")
         else:
             init = "%ninf" if L["kind"] == "maxpool" else "%zero"
-            op = "linalg.pooling_nchw_max" if L["kind"] == "maxpool" else "linalg.pooling_nchw_sum"
+            op = f"linalg.pooling_{layout}_{'max' if L['kind'] == 'maxpool' else 'sum'}"
             lines += [f"  %i{i} = linalg.fill ins({init} : f32) outs(%e{i} : {_t(cout)}) -> {_t(cout)}",
                       f"  %k{i} = tensor.empty() : {_t((k, k))}",
                       f"  %y{i} = {op} {attrs} ins({v}, %k{i} : {_t(cin)}, {_t((k, k))})"
@@ -151,14 +165,14 @@ def _run_all(src: Path, vmfb: Path, names: list[str], x: np.ndarray) -> dict[str
     return {n: np.asarray(mod[n](x).to_host()) for n in names}
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_every_split_and_grid_computes_the_whole_stage(seed: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed, layout", [(s, "nchw") for s in range(6)] + [(s, "nhwc") for s in (0, 4)])
+def test_every_split_and_grid_computes_the_whole_stage(seed: int, layout: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(1000 + seed)
     spec, shape = random_chain(rng, int(rng.integers(2, 5)))
     assert len(spec) >= 1
     variants = _variants(spec, rng)
     names = ["whole"] + [f"s{s}_g{g[0]}x{g[1]}" for s, g in variants]
-    text = "\n".join(render(spec, shape, n) for n in names)
+    text = "\n".join(render(spec, shape, n, layout) for n in names)
     ctx = mlir_io.new_context()
     module = mlir_io.parse_module(text, "chain.mlir", ctx)
     funcs = {mlir_io_name(o): o for o in module.regions[0].blocks[0].operations}
@@ -177,6 +191,8 @@ def test_every_split_and_grid_computes_the_whole_stage(seed: int, tmp_path: Path
     patched_text = src.read_text()
     assert patched_text.count("tensor.insert_slice") == sum(p.grid[0] * p.grid[1] for _, p in done)
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    if layout == "nhwc":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     outs = _run_all(src, tmp_path / "chain.vmfb", names, x)
     whole = outs["whole"]
     assert np.isfinite(whole).all()
@@ -196,7 +212,7 @@ def test_every_split_and_grid_computes_the_whole_stage(seed: int, tmp_path: Path
         assert 0 < p.patched_macs
         if p.grid == (1, 1):
             assert p.patched_macs <= p.macs
-    print(f"seed {seed}: {len(done)} patched functions, {len(done) - len(mismatched)} bit-identical, "
+    print(f"seed {seed} {layout}: {len(done)} patched functions, {len(done) - len(mismatched)} bit-identical, "
           f"others {mismatched}")  # fmt: skip
 
 
@@ -212,7 +228,7 @@ def test_stage_stops_at_an_unsupported_op() -> None:
     rng = np.random.default_rng(7)
     spec, shape = random_chain(rng, 2)
     text = render(spec, shape, "f")
-    out_t = _t(spec[-1]["out"])
+    out_t = _tt(spec[-1]["out"])
     n = int(np.prod(spec[-1]["out"]))
     text = text.replace(f"-> {out_t} {{", f"-> tensor<{n}xf32> {{", 1)
     last = text.rstrip().splitlines()[-2].split()[1]
