@@ -3,18 +3,46 @@ arena for a build with any flags.
 
 ``MEMORY_FLAGS`` is the list ``bench-tflm`` builds "IREE with its best memory
 flags" with (and our build with the same flags, beside our defaults). It is
-not in the compile job's defaults: that is a decision for every published
-figure, made from the numbers below.
+not in the compile job's defaults: that changes every published figure, and
+is decided from the numbers below (``bench/tflm.md``, one run).
 
-Measured (``bench/tflm.md``; Cortex-M7 arena in bytes, IREE's default build of
-the imported model, one flag added at a time; outputs of the host build of
-each compared with the default's):
+Measured on the twelve ``samples/tflm`` models (Keras applications, float32
+and int8, 96x96), Cortex-M7, IREE's default build of the imported model with
+one flag added at a time (the arena IREE computes, read at the stream phase:
+equal to the full build's on the two models checked, MobileNetV2 int8
+220,426 B and ResNet float 884,584 B); outputs compared on the host build:
 
-``--iree-dispatch-creation-enable-fuse-padding-into-linalg-consumer-ops``
-    IREE otherwise materialises a zero-padded copy of every padded
-    convolution's input (a ``tensor.pad`` dispatch and a buffer of the padded
-    size) before the convolution; with it the padding is read in the
-    convolution's own dispatch. See ``FLAG_STUDY`` for the measured bytes.
+``--iree-dispatch-creation-enable-fuse-padding-into-linalg-consumer-ops`` (kept)
+    Without it IREE materialises a zero-padded copy of every padded
+    convolution's input (a pad dispatch and a buffer of the padded size); with
+    it the convolution reads the padding in its own dispatch. IREE's default
+    arena, float32: MobileNetV2-0.35 881,448 -> 626,728 B, MobileNetV3-Small
+    266,664 -> 239,784, EfficientNet-B0 w0.25 721,448 -> 589,864, DenseNet
+    1,230,696 -> 1,032,232, ResNet 884,584 -> 737,320, NASNet 307,304 ->
+    220,712 (int8 in ``bench/tflm.md``). Ours (order and placement on top):
+    MobileNetV2 682,216 -> 663,592 B RAM, MobileNetV3 377,256 -> 317,992,
+    DenseNet 899,112 -> 847,912, ResNet 872,744 -> 847,912, NASNet unchanged.
+    Outputs bit-identical with and without, for IREE's build and ours, on
+    every model measured.
+
+Measured and not kept:
+
+``--iree-dispatch-creation-enable-fuse-padding-into-linalg-producer-ops``
+    Lowers IREE's arena on some models (MobileNetV2 float 645,352 B, int8
+    220,426 -> 161,354; DenseNet float 1,179,496), less than the consumer
+    flag on float, and adds nothing to it on DenseNet; alone it changes
+    DenseNet int8's outputs (not bit-identical), and together with the
+    consumer flag MobileNetV2 float fails to compile for the host ("One or
+    more operations with large vector sizes (32768 bytes) were found").
+``--iree-dispatch-creation-enable-aggressive-fusion``
+    Raises DenseNet (1,230,696 -> 1,378,152 B float, 307,722 -> 344,586
+    int8 with ``fuse-multi-use``), lowers NASNet float (307,304 -> 230,120,
+    less than the padding flag's 220,712), no change elsewhere.
+``--iree-dispatch-creation-fuse-multi-use``,
+``--iree-dispatch-creation-enable-early-trunc-fusion``,
+``--iree-stream-partitioning-favor=min-peak-memory``,
+``--iree-stream-resource-alias-mutable-bindings``
+    No change on any model measured.
 """
 
 from __future__ import annotations
