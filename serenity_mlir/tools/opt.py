@@ -4,7 +4,7 @@ A thin shim over the pass registry, in the style of ``xdsl-opt``:
 ``serenity-opt in.mlir -p 'serenity-schedule{scheduler=program}' -o out.mlir``.
 The flags ``--serenity-schedule``, ``--serenity-rewrite``,
 ``--serenity-place`` and ``--serenity-print-graph`` add their pass where they stand on the command
-line, and ``--scheduler``, ``--function``, ``--time-limit``,
+line, and ``--scheduler``, ``--function``, ``--time-limit``, ``--work-limit``,
 ``--memory-limit``, ``--memory-model``, ``--no-serial-partitioning`` and ``--rewrite-sites`` set
 that option of every pass that has it (a pass's own ``{option=value}`` wins).
 Between ``iree-compile --compile-to=flow`` and ``--compile-from=flow`` the
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--scheduler")
     ap.add_argument("--function")
     ap.add_argument("--time-limit")
+    ap.add_argument("--work-limit", help="sets the scheduler's search may store in all (repeatable results)")
     ap.add_argument("--memory-limit", help="bytes the scheduler's search may keep stored, e.g. 512M")
     ap.add_argument("--memory-model")
     ap.add_argument(
@@ -90,6 +91,7 @@ def _shared_options(a: argparse.Namespace) -> dict[str, str]:
         "scheduler": a.scheduler,
         "function": a.function,
         "time-limit": a.time_limit,
+        "work-limit": a.work_limit,
         "memory-limit": a.memory_limit,
         "memory-model": a.memory_model,
         "sites": a.rewrite_sites,
