@@ -34,12 +34,12 @@ def arena_from_statistics(statistics: dict[str, Any] | None) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
-def arena_bytes(flow_file: str | Path, target: Target | str, extra_flags: list[str] | None = None) -> int | None:
+def arena_bytes(flow_file: str | Path, target: Target | str) -> int | None:
     """The arena a flow file needs on ``target``: compiles it in a scratch
     directory and reads IREE's transient slab size (see arena_from_statistics)."""
     t = get_target(target) if isinstance(target, str) else target
     with tempfile.TemporaryDirectory(prefix="serenity-arena-") as d:
-        res = compile_flow_artifacts(Path(flow_file), Path(d) / "arena.vmfb", t, extra_flags)
+        res = compile_flow_artifacts(Path(flow_file), Path(d) / "arena.vmfb", t)
     return arena_from_statistics(res.statistics)
 
 
@@ -89,14 +89,12 @@ class Built:
         return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
 
 
-def build_for_target(
-    flow_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None
-) -> Built:
+def build_for_target(flow_file: Path, out: Path, target: Target) -> Built:
     """Compiles a (scheduled) flow file for ``target`` (every output kind;
     nothing is written unless the whole compile succeeds) and describes the
     build (:class:`Built`)."""
     flow_file, out = Path(flow_file), Path(out)
-    return describe_build(flow_file, compile_flow_artifacts(flow_file, out, target, extra_flags), target)
+    return describe_build(flow_file, compile_flow_artifacts(flow_file, out, target), target)
 
 
 def describe_build(flow_file: Path, res: CompileResult, target: Target) -> Built:

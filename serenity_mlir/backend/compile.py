@@ -62,15 +62,15 @@ class CompileResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def compile_flow(flow_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> float:
+def compile_flow(flow_file: Path, out: Path, target: Target) -> float:
     """Compiles ``flow_file`` into ``out`` (and the files beside it that the
     target's output kind needs); returns the seconds it took."""
-    return compile_flow_artifacts(flow_file, out, target, extra_flags).seconds
+    return compile_flow_artifacts(flow_file, out, target).seconds
 
 
-def compile_input(input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> float:
+def compile_input(input_file: Path, out: Path, target: Target) -> float:
     """IREE's own full compile of an input-level module (the baselines)."""
-    return _compile(Path(input_file), "input", Path(out), target, extra_flags, "compiling with IREE").seconds
+    return _compile(Path(input_file), "input", Path(out), target, None, "compiling with IREE").seconds
 
 
 class BackgroundCompile:
@@ -83,21 +83,21 @@ class BackgroundCompile:
     error; :meth:`cancel` kills it (an interrupt, a failed compile job), so
     no child outlives the job and its work folder."""
 
-    def __init__(self, input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> None:
+    def __init__(self, input_file: Path, out: Path, target: Target) -> None:
         self._procs: list[subprocess.Popen[str]] = []
         self._cancelled = False
         self._lock = threading.Lock()
         self._seconds = 0.0
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._run, args=(Path(input_file), Path(out), target, extra_flags), daemon=True
+            target=self._run, args=(Path(input_file), Path(out), target), daemon=True
         )
         self._thread.start()
 
-    def _run(self, src: Path, out: Path, target: Target, extra_flags: list[str] | None) -> None:
+    def _run(self, src: Path, out: Path, target: Target) -> None:
         try:
             what = "compiling with IREE"
-            self._seconds = _compile(src, "input", out, target, extra_flags, what, self._started).seconds
+            self._seconds = _compile(src, "input", out, target, None, what, self._started).seconds
         except BaseException as e:  # noqa: BLE001 - handed to the waiting thread by result()
             self._error = e
 
@@ -123,11 +123,9 @@ class BackgroundCompile:
         self._thread.join(timeout=30)
 
 
-def compile_flow_artifacts(
-    flow_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None
-) -> CompileResult:
+def compile_flow_artifacts(flow_file: Path, out: Path, target: Target) -> CompileResult:
     """As ``compile_flow``, and says what was written (and IREE's statistics)."""
-    return _compile(Path(flow_file), "flow", Path(out), target, extra_flags, "compiling from the flow phase")
+    return _compile(Path(flow_file), "flow", Path(out), target, None, "compiling from the flow phase")
 
 
 def artifact_paths(out: Path, target: Target) -> dict[str, Path]:
@@ -242,14 +240,9 @@ def flow_text_for(flow_file: Path, out: Path, target: Target) -> str:
     return text
 
 
-def compile_stream_artifacts(
-    stream_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None
-) -> CompileResult:
+def compile_stream_artifacts(stream_file: Path, out: Path, target: Target) -> CompileResult:
     """Finishes a stream-phase module (``--compile-from=stream``) into ``out``."""
-    return _compile(
-        stream_file, "stream", out, target, ["--compile-from=stream", *(extra_flags or [])],
-        "compiling from the stream phase",
-    )  # fmt: skip
+    return _compile(stream_file, "stream", out, target, ["--compile-from=stream"], "compiling from the stream phase")
 
 
 def _compile(
@@ -257,7 +250,7 @@ def _compile(
     phase: str,
     out: Path,
     target: Target,
-    extra: list[str] | None,
+    phase_flags: list[str] | None,
     what: str,
     started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> CompileResult:
@@ -279,7 +272,7 @@ def _compile(
     tmpdir = hidden_sibling(out, folder=True)
     rel = {role: f"{name}{p.suffix}" for role, p in final.items()}
     main = rel.get("module") or rel["c_source"]
-    flags = [*target.flag_list(), *_absolute_paths(extra or [])]
+    flags = _absolute_paths([*target.flag_list(), *(phase_flags or [])])
     stdin: str | None = None
     (tmpdir / "src").mkdir()
     t0 = time.perf_counter()
@@ -301,7 +294,7 @@ def _compile(
                 flags.append(f"--iree-llvmcpu-static-library-output-path={rel['object']}")
         if target.output == "vm-c":
             flags.append("--output-format=vm-c")
-        if not any(f.startswith("--iree-scheduling-dump-statistics") for f in extra or []):
+        if not any(f.startswith("--iree-scheduling-dump-statistics") for f in target.iree_flags):
             flags += [
                 "--iree-scheduling-dump-statistics-format=json",
                 "--iree-scheduling-dump-statistics-file=stats.json",

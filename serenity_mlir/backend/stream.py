@@ -32,7 +32,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,7 +219,6 @@ def compile_placed(
     out: str | Path,
     target: Target | str,
     settings: PlacementSettings = DEFAULT_PLACEMENT,
-    extra_flags: Sequence[str] = (),
     keep_dir: str | Path | None = None,
     placer: Placer | None = None,
 ) -> PlacedBuild:
@@ -260,7 +259,7 @@ def compile_placed(
         # Kept when iree-compile fails: the error's reproducer names it.
         src = Path(tempfile.mkdtemp(prefix="serenity-stream-")) / "model.final.stream.mlir"
         atomic_write(src, final)
-    build = compile_stream_artifacts(src, out, t, list(extra_flags))
+    build = compile_stream_artifacts(src, out, t)
     if keep is None:
         shutil.rmtree(src.parent, ignore_errors=True)
     if build.statistics is None or arena_from_statistics(build.statistics) is None:

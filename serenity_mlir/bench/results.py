@@ -154,7 +154,7 @@ def bench_model(
     profiles: dict[str, list[int]] = {}
     for key, flags in (("a", []), ("b", ["--iree-stream-partitioning-favor=min-peak-memory"])):
         out = workdir / f"{key}.vmfb"
-        secs = compile_input(lowered.input_file, out, target, flags)
+        secs = compile_input(lowered.input_file, out, target.with_flags(flags))
         vmfbs[key] = out
         row["configs"][key] = {"compile_seconds": round(secs, 3)}
         bar.step(f"{model.stem}: compiled ({key})")

@@ -97,7 +97,6 @@ def build_module(
     ``work.build_dir(tag) / out_name``. ``subject`` names the model in a
     memory-budget error; ``step`` and ``detail`` get progress lines."""
     placing = settings.placement.placed
-    flags = settings.iree_flags
     step(f"scheduling with '{settings.schedule.scheduler}'")
     sched_file = work.scheduled(tag)
     # With our placement the order's live bytes are what the slab costs, so
@@ -122,11 +121,9 @@ def build_module(
     out = work.build_dir(tag) / out_name
     if not placing:
         step(f"compiling for {target.name}")
-        return BuiltModule(
-            sched, sched_file, build_for_target(sched_file, out, target, list(flags)), None, None, choice
-        )
+        return BuiltModule(sched, sched_file, build_for_target(sched_file, out, target), None, None, choice)
     step(f"placing the slab and compiling for {target.name}")
-    placed = place_and_compile(sched, sched_file, out, target, settings.placement, work.stream_dir(tag), flags)
+    placed = place_and_compile(sched, sched_file, out, target, settings.placement, work.stream_dir(tag))
     module = BuiltModule(
         sched, sched_file, describe_build(sched_file, placed.build.build, target), placed.build, placed.truth, choice
     )
@@ -158,9 +155,7 @@ def _try_packing_search(
     alt_file = work.scheduled(alt_tag)
     alt = schedule_flow_file(lowered.flow_file, alt_file, settings.schedule)
     out = work.build_dir(alt_tag) / out_name
-    placed = place_and_compile(
-        alt, alt_file, out, target, settings.placement, work.stream_dir(alt_tag), settings.iree_flags
-    )
+    placed = place_and_compile(alt, alt_file, out, target, settings.placement, work.stream_dir(alt_tag))
     if placed.build.slab_bytes >= module.placed.slab_bytes:
         return module
     return replace(

@@ -71,7 +71,8 @@ def compile_model(
     model, out = Path(model), Path(out)
     report_file = Path(report_path) if report_path is not None else None
     settings.check()
-    target = get_target(settings.target)
+    # The compile's --iree-flag go with the target into every IREE step.
+    target = get_target(settings.target).with_flags(settings.iree_flags)
     # A bad output name is an error now, not after minutes of scheduling.
     final = artifact_paths(out, target)
     reads = [("the model", model), *(("a file of the model", p) for p in model_files(model))]
@@ -152,7 +153,7 @@ def _compile_model(
         # Parse here so a malformed file is reported with its own location.
         mlir_io.load_module(model, mlir_io.new_context())
     progress(f"lowering to the dispatch level for {target.name}")
-    lowered = lower(imported, work, target, list(settings.iree_flags))
+    lowered = lower(imported, work, target)
     reference = None
     run = run_stage.runner(target) if settings.measure.enabled else None
     if run is not None and settings.measure.verify_outputs:
@@ -161,7 +162,7 @@ def _compile_model(
         # this process schedules and places (the caller cancels it when the
         # job ends early).
         progress("compiling the same model without the pass (IREE default) in the background, to compare outputs")
-        reference = BackgroundCompile(lowered.input_file, work.reference, target, list(settings.iree_flags))
+        reference = BackgroundCompile(lowered.input_file, work.reference, target)
         background.append(reference)
     module = build_module(lowered, settings, target, work, out.name, model.name, step=progress, detail=progress.detail)
     if not settings.quiet and module.truth is not None:

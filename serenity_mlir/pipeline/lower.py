@@ -33,25 +33,27 @@ def write_input(imported: Imported, work: WorkFolder) -> Path:
     return src
 
 
-def lower_to_flow(input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> float:
+def lower_to_flow(input_file: Path, out: Path, target: Target) -> float:
     """``iree-compile --compile-to=flow`` of ``input_file`` into ``out``; returns seconds."""
     t0 = time.perf_counter()
     iree_compile(
-        [str(input_file), "--compile-to=flow", *target.flag_list(), *(extra_flags or []), "-o", str(out)],
+        [str(input_file), "--compile-to=flow", *target.flag_list(), "-o", str(out)],
         what="lowering to the flow phase (iree-compile --compile-to=flow)",
     )
     return time.perf_counter() - t0
 
 
-def lower(imported: Imported, work: WorkFolder, target: Target, extra_flags: list[str] | None = None) -> Lowered:
+def lower(imported: Imported, work: WorkFolder, target: Target) -> Lowered:
     src = write_input(imported, work)
-    seconds = lower_to_flow(src, work.flow, target, extra_flags)
+    seconds = lower_to_flow(src, work.flow, target)
     return Lowered(src, work.flow, seconds)
 
 
 def lower_to_linalg(input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> Path:
     """``iree-compile --compile-to=input``: the linalg-on-tensors module the
-    rewrite works on (every frontend ends up here)."""
+    rewrite works on (every frontend ends up here). ``extra_flags``: flags
+    for this step only (e.g. ``--mlir-print-debuginfo``); the build's own are
+    the target's."""
     iree_compile(
         [str(input_file), "--compile-to=input", *target.flag_list(), *(extra_flags or []), "-o", str(out)],
         what="lowering to linalg (iree-compile --compile-to=input)",

@@ -43,9 +43,7 @@ class GroundTruth:
         return not self.differences
 
 
-def compare_with_model(
-    body: BodyGraph, stream_module: ir.Operation, order: Sequence[int] | None = None
-) -> GroundTruth:
+def compare_with_model(body: BodyGraph, stream_module: ir.Operation, order: Sequence[int] | None = None) -> GroundTruth:
     """Compares IREE's real slices (``stream_module``: the scheduled flow
     module that ``body`` was built from, lowered to the packs, not yet
     placed) with the memory model's slab buffers for the module's order
@@ -141,7 +139,6 @@ def place_and_compile(
     target: Target,
     settings: PlacementSettings,
     stream_dir: Path,
-    extra_flags: Sequence[str] = (),
 ) -> Placed:
     """Compiles the scheduled flow file with every pack placed by the
     serenity-place pass (the stream-phase files go to ``stream_dir``), and
@@ -154,5 +151,5 @@ def place_and_compile(
         truths.append(compare_with_model(sched.body, module, sched.result.order))
         return place.apply(module)
 
-    build = compile_placed(scheduled_flow, out, target, settings, extra_flags, keep_dir=stream_dir, placer=placer)
+    build = compile_placed(scheduled_flow, out, target, settings, keep_dir=stream_dir, placer=placer)
     return Placed(build, truths[0])

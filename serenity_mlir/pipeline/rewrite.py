@@ -99,7 +99,6 @@ def evaluate_variant(
     work: WorkFolder,
     target: Target,
     settings: ScheduleSettings,
-    extra_flags: list[str] | None = None,
     placed: bool = True,
 ) -> Variant:
     """Rewrites ``chosen`` sites of the linalg module, lowers it to flow and
@@ -112,7 +111,7 @@ def evaluate_variant(
     src = work.variant(tag, "linalg")
     atomic_write(src, mlir_io.module_to_text(module, debuginfo=True))
     flow = lower_linalg_to_flow(
-        src, work.variant(tag, "flow"), target, extra_flags,
+        src, work.variant(tag, "flow"), target, None,
         f"lowering the rewritten module (sites {list(chosen)}) to the flow phase",
     )  # fmt: skip
     sched_file = work.variant(tag, "scheduled.flow")
@@ -139,11 +138,10 @@ def rewrite_then_schedule(
     evaluated (this takes a lowering and a schedule each, minutes on a large
     network). Past ``settings.rewrite.time_limit`` seconds no more sites are
     dropped (the best set so far is kept)."""
-    extra_flags = list(settings.iree_flags)
     placed = settings.placement.placed
     time_limit = settings.rewrite.time_limit
     start = time.monotonic()
-    linalg = lower_to_linalg(input_file, work.linalg, target, extra_flags)
+    linalg = lower_to_linalg(input_file, work.linalg, target)
     # The module must outlive the sites: their op handles point into it.
     module = mlir_io.load_module(linalg, mlir_io.new_context())
     sites = [s.describe() for s in find_module_sites(module)]
@@ -154,7 +152,7 @@ def rewrite_then_schedule(
         if not chosen:
             variant = baseline
         else:
-            variant = evaluate_variant(linalg, chosen, work, target, settings.schedule, extra_flags, placed)
+            variant = evaluate_variant(linalg, chosen, work, target, settings.schedule, placed)
         if log is not None:
             what = f"sites {list(chosen)}" if chosen else "the original graph"
             log(f"rewrite: {what}: {variant.predicted_peak_bytes:,} B predicted")

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,14 @@ class Target:
     sram_bytes: int | None = None
     abi: str = ""  # --iree-llvmcpu-target-abi, e.g. ilp32f (RISC-V)
     source: str = ""
+    # Further iree-compile flags for every IREE step of a build (the compile's
+    # --iree-flag): part of the target, so every stage that selects the
+    # target gives them too, and no stage takes a flag list of its own.
+    iree_flags: tuple[str, ...] = ()
+
+    def with_flags(self, flags: Sequence[str]) -> Target:
+        """This target with ``flags`` added to every IREE step."""
+        return replace(self, iree_flags=(*self.iree_flags, *flags)) if flags else self
 
     @property
     def links_static(self) -> bool:
@@ -77,7 +86,8 @@ class Target:
     def flag_list(self) -> list[str]:
         """The iree-compile flags that select this target (device and codegen).
 
-        Use the same list at ``--compile-to=flow`` and ``--compile-from=flow``.
+        Use the same list at ``--compile-to=flow`` and ``--compile-from=flow``;
+        it ends with the target's ``iree_flags``.
         """
         flags = [
             "--iree-hal-target-device=local",
@@ -101,6 +111,7 @@ class Target:
                 "--iree-llvmcpu-link-static",
                 "--iree-llvmcpu-debug-symbols=false",
             ]
+        flags += self.iree_flags
         return flags
 
 
@@ -119,7 +130,7 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "index_bits": ((int,), "an integer"),
     "sram_bytes": ((int, str), 'an integer or a size such as "512K"'),
 }
-_FILE_FIELDS = {f.name for f in fields(Target)} - {"source"}
+_FILE_FIELDS = {f.name for f in fields(Target)} - {"source", "iree_flags"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 

@@ -268,7 +268,7 @@ def test_failed_builds_write_nothing(m7: dict[str, Any], tmp_path: Path) -> None
         compile_flow(m7_flow, out, get_target("cortex-a53"))
     # ... and an iree-compile failure leaves the old outputs alone.
     with pytest.raises(CompilerToolError, match="reproduce with"):
-        compile_flow(m7_flow, out, get_target("cortex-m7"), ["--iree-no-such-flag"])
+        compile_flow(m7_flow, out, get_target("cortex-m7").with_flags(["--iree-no-such-flag"]))
     assert out.read_bytes() == b"old module"
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.vmfb"]
 
