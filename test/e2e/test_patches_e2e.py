@@ -121,3 +121,22 @@ def test_fixed_grid_and_split(tmp_path: Path) -> None:
     assert text.count("tensor.insert_slice") == 6
     bad = _stage(model, tmp_path / "w2", "40x40@0")
     assert not bad.applied and "finer" in bad.reason
+
+
+def test_auto_keeps_the_model_when_patches_do_not_pay(tmp_path: Path) -> None:
+    """The peak is after the stage (a wide linear layer on the flattened
+    map), so no split or grid can lower it: auto keeps the module as it was
+    and says why, after costing candidates against the unpatched graph."""
+    import onnx
+
+    from serenity_mlir.samples._builder import GraphBuilder
+
+    b = GraphBuilder("late_peak", (1, 3, 16, 16), 3)
+    x = b.relu(b.conv(b.input_name, 4, 3, bias=True))
+    x = b.gemm(b.flatten(b.max_pool(x, 3, 2, 1)), 8192)
+    onnx.save(b.build(b.gemm(x, 10)), tmp_path / "late.onnx")
+    r = _stage(tmp_path / "late.onnx", tmp_path / "w", "auto")
+    assert not r.applied and r.grid is None
+    assert r.costed >= 1 and r.baseline_predicted_peak_bytes is not None
+    assert "no patching costed below the unpatched graph" in r.reason
+    assert r.file.name == "model.patch_input.linalg.mlir"
