@@ -16,6 +16,7 @@ scheduler (whose names they check) and below every stage that reads them.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ EXACT_SECONDS = 5.0  # CP-SAT's deterministic time budget per pack
 # seconds in case a huge graph makes each try slow.
 PACK_SEARCH_MOVES = 3000
 PACK_SEARCH_SECONDS = 30.0
+# Patch-based inference, auto: at most this fraction more MACs than the
+# patched ops computed once.
+PATCH_OVERHEAD = 0.2
 
 MEMORY_MODELS = ("iree", "paper")
 PLACEMENT_NAMES = ("serenity", "heuristic", "iree")
@@ -133,6 +137,29 @@ class RewriteSettings:
         _seconds(self.time_limit, "--rewrite-time-limit")
 
 
+_PATCH_MODE = re.compile(r"^(off|auto|[1-9][0-9]*x[1-9][0-9]*(@[0-9]+)?)$")
+
+
+@dataclass(frozen=True)
+class PatchSettings:
+    """Patch-based inference of the input stage: ``off``, ``auto`` (the
+    split op and grid with the lowest predicted peak within ``overhead``
+    more MACs), or a fixed ``RxC`` / ``RxC@N`` (grid, at split op N)."""
+
+    mode: str = "off"
+    overhead: float = PATCH_OVERHEAD
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    def check(self) -> None:
+        if not isinstance(self.mode, str) or not _PATCH_MODE.match(self.mode):
+            raise InputError(f"--patches must be off, auto, RxC or RxC@N (e.g. 2x2@3), got '{self.mode}'")
+        if not (isinstance(self.overhead, int | float) and math.isfinite(self.overhead) and self.overhead >= 0):
+            raise InputError(f"--patch-overhead must be a fraction >= 0 (0.2: 20% more MACs), got {self.overhead}")
+
+
 @dataclass(frozen=True)
 class MeasureSettings:
     """Whether the built module runs here, and against what."""
@@ -165,6 +192,7 @@ class CompileSettings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     placement: PlacementSettings = field(default_factory=PlacementSettings)
     rewrite: RewriteSettings = field(default_factory=RewriteSettings)
+    patches: PatchSettings = field(default_factory=PatchSettings)
     measure: MeasureSettings = field(default_factory=MeasureSettings)
 
     def check(self) -> None:
@@ -172,10 +200,9 @@ class CompileSettings:
         self.schedule.check()
         self.placement.check()
         if self.placement.placement not in COMPILE_PLACEMENTS:
-            raise InputError(
-                f"unknown placement '{self.placement.placement}' (known: {', '.join(COMPILE_PLACEMENTS)})"
-            )
+            raise InputError(f"unknown placement '{self.placement.placement}' (known: {', '.join(COMPILE_PLACEMENTS)})")
         self.rewrite.check()
+        self.patches.check()
         self.measure.check()
         if self.memory_budget is not None and self.memory_budget <= 0:
             raise InputError(f"--memory-budget must be a positive size, got {self.memory_budget}")
@@ -188,7 +215,14 @@ class CompileSettings:
         unknown = sorted(set(options) - set(FLAT_OPTIONS))
         if unknown:
             raise InputError(f"unknown compile option(s): {', '.join(unknown)} (known: {', '.join(FLAT_OPTIONS)})")
-        groups: dict[str, dict[str, Any]] = {"": {}, "schedule": {}, "placement": {}, "rewrite": {}, "measure": {}}
+        groups: dict[str, dict[str, Any]] = {
+            "": {},
+            "schedule": {},
+            "placement": {},
+            "rewrite": {},
+            "patches": {},
+            "measure": {},
+        }
         for name, value in options.items():
             group, key = FLAT_OPTIONS[name]
             groups[group][key] = value
@@ -206,6 +240,7 @@ class CompileSettings:
             schedule=ScheduleSettings(**groups["schedule"]),
             placement=PlacementSettings(**groups["placement"]),
             rewrite=RewriteSettings(**groups["rewrite"]),
+            patches=PatchSettings(**groups["patches"]),
             measure=MeasureSettings(**groups["measure"]),
         )
 
@@ -215,7 +250,7 @@ def _flat_names() -> dict[str, tuple[str, str]]:
     keep the names callers have used since the first release."""
     names: dict[str, tuple[str, str]] = {}
     for f in fields(CompileSettings):
-        if f.name not in ("schedule", "placement", "rewrite", "measure"):
+        if f.name not in ("schedule", "placement", "rewrite", "patches", "measure"):
             names[f.name] = ("", f.name)
     names["extra_flags"] = ("", "iree_flags")
     for f in fields(ScheduleSettings):
@@ -228,6 +263,8 @@ def _flat_names() -> dict[str, tuple[str, str]]:
     names["rewrite"] = ("rewrite", "enabled")
     names["rewrite_rtol"] = ("rewrite", "rtol")
     names["rewrite_time_limit"] = ("rewrite", "time_limit")
+    names["patches"] = ("patches", "mode")
+    names["patch_overhead"] = ("patches", "overhead")
     names["measure"] = ("measure", "enabled")
     names["verify_outputs"] = ("measure", "verify_outputs")
     names["seed"] = ("measure", "seed")

@@ -30,9 +30,10 @@ from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.pipeline import measure as run_stage
 from serenity_mlir.pipeline.chain import BuiltModule, build_module
 from serenity_mlir.pipeline.importer import import_model, model_files
-from serenity_mlir.pipeline.lower import lower
+from serenity_mlir.pipeline.lower import Lowered, lower, lower_linalg_to_flow
+from serenity_mlir.pipeline.patches import patch_stage
 from serenity_mlir.pipeline.paths import check_paths
-from serenity_mlir.pipeline.report import Report, assemble, measured_fields
+from serenity_mlir.pipeline.report import Report, assemble, measured_fields, patch_fields
 from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
 from serenity_mlir.runtime.tflm import require_tflm, run_tflm
 from serenity_mlir.settings import CompileSettings
@@ -89,7 +90,13 @@ def compile_model(
             raise InputError(f"--compare-tflm runs TFLite Micro on a .tflite model; {model} is not one")
         require_tflm()
     measuring = settings.measure.enabled
-    steps = 4 + int(settings.rewrite.enabled) + int(measuring) + 2 * int(settings.measure.verify_outputs and measuring)
+    steps = (
+        4
+        + int(settings.rewrite.enabled)
+        + int(settings.patches.enabled)
+        + int(measuring)
+        + 2 * int(settings.measure.verify_outputs and measuring)
+    )
     progress = Progress(steps, settings.quiet)
     work = WorkFolder.create()
     keep = False
@@ -164,12 +171,36 @@ def _compile_model(
         progress("compiling the same model without the pass (IREE default) in the background, to compare outputs")
         reference = BackgroundCompile(lowered.input_file, work.reference, target)
         background.append(reference)
+    patch = None
+    if settings.patches.enabled:
+        progress(f"patching the input stage ({settings.patches.mode})")
+        patch = patch_stage(
+            lowered.input_file,
+            work,
+            target,
+            settings.schedule,
+            settings.patches.mode,
+            settings.patches.overhead,
+            log=progress.detail,
+            function=settings.schedule.function,
+        )
+        if patch.applied:
+            flow = patch.flow_file or lower_linalg_to_flow(
+                patch.file, work.variant("patched", "flow"), target, None, "lowering the patched module to flow"
+            )
+            # The chain goes on from the patched module; the reference stays
+            # IREE's build of the model as imported.
+            lowered = Lowered(patch.file, flow, lowered.seconds)
+        else:
+            progress.detail(f"patches: none applied ({patch.reason})")
     module = build_module(lowered, settings, target, work, out.name, model.name, step=progress, detail=progress.detail)
     if not settings.quiet and module.truth is not None:
         for warning in module.truth.differences:
             print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
     final = artifact_paths(out, target)
     report = assemble(model, out, settings.schedule.scheduler, imported, lowered.seconds, module, final)
+    if patch is not None:
+        report.set(**patch_fields(patch))
     built = dict(module.built.artifacts)
     if settings.memory_budget is not None:
         report.memory_budget_bytes = settings.memory_budget
@@ -184,7 +215,8 @@ def _compile_model(
         tflm = run_tflm(model, seed=settings.measure.seed)
         report.set(tflm_arena_bytes=tflm.arena_head_bytes, tflm_arena_tail_bytes=tflm.arena_tail_bytes)
     if run is not None:
-        _measure(report, run, built, model, reference, target, settings, progress, work, module)
+        patched = patch is not None and patch.applied
+        _measure(report, run, built, model, reference, target, settings, progress, work, module, patched)
     _publish(built, final)
     return report
 
@@ -200,6 +232,7 @@ def _measure(
     progress: Progress,
     work: WorkFolder,
     module: BuiltModule,
+    patched: bool,
 ) -> None:
     """Runs the built module (and, with verify_outputs, IREE's default build
     of the same model) and fills the report's measurement fields."""
@@ -208,7 +241,10 @@ def _measure(
     progress(f"measuring {vmfb.name} ({where})")
     function = module.sched.function
     seed, rtol = settings.measure.seed, settings.rewrite.rtol
-    by_tolerance = module.rewritten and target.runnable == "local"
+    # A rewritten graph sums partial convolutions in another order, and a
+    # patched one vectorises other tile sizes: equal within rounding.
+    by_tolerance = (module.rewritten or patched) and target.runnable == "local"
+    what = "patched" if patched else "rewritten"
     outputs = work.outputs if by_tolerance else None
     m = run(vmfb, function, None, seed, outputs)
     report.set(**measured_fields(m, report.predicted_peak_bytes))
@@ -229,14 +265,14 @@ def _measure(
         report.set(outputs_max_rel_error=err, outputs_within_tolerance=err <= rtol, outputs_rtol=rtol)
         if err > rtol:
             raise SerenityError(
-                f"the rewritten module's outputs differ from IREE's default compile of {model.name} by a "
+                f"the {what} module's outputs differ from IREE's default compile of {model.name} by a "
                 f"relative error of {err:.3g} (tolerance {rtol:g}, seed {seed}); "
                 f"the module is kept for inspection as {vmfb}. Partial convolutions sum in another "
                 "order: on a deep network float32 drift can exceed the tolerance without a bug (compare "
                 "with another runtime, e.g. onnxruntime), and --rewrite-rtol accepts more"
             )
-    elif module.rewritten:
-        report.notes.append(f"outputs of the rewritten module not compared on {target.name} (no arrays)")
+    elif module.rewritten or patched:
+        report.notes.append(f"outputs of the {what} module not compared on {target.name} (no arrays)")
     elif not c.bit_identical:
         raise SerenityError(
             f"the scheduled module's outputs differ from IREE's default compile of {model.name} "

@@ -36,13 +36,13 @@ from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.passes.patch import SerenityPatch, parse_grid
 from serenity_mlir.pipeline.lower import lower_linalg_to_flow, lower_to_linalg
 from serenity_mlir.pipeline.rewrite import Variant
-from serenity_mlir.pipeline.schedule import ScheduleSettings, schedule_flow_file
+from serenity_mlir.pipeline.schedule import schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.rewrite.patches import NotPatchable, Plan, estimate_peak, find_stage, plan
+from serenity_mlir.settings import PATCH_OVERHEAD, ScheduleSettings
 from serenity_mlir.targets import Target
 
 MAX_GRID = 8
-PATCH_OVERHEAD = 0.2
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from serenity_mlir.errors import GraphError, InputError, SerenityError
 from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.schedule import SCHEDULERS
-from serenity_mlir.settings import REWRITE_RTOL, REWRITE_TIME_LIMIT, TIME_LIMIT, CompileSettings
+from serenity_mlir.settings import PATCH_OVERHEAD, REWRITE_RTOL, REWRITE_TIME_LIMIT, TIME_LIMIT, CompileSettings
 from serenity_mlir.tools.errors import check_stdout, install_signal_handlers, report_error, write_stdout
 from serenity_mlir.units import input_shape_arg, nonneg_int_arg, seconds_arg, size_arg
 
@@ -39,6 +39,20 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--function", help="the public function to schedule (when the model has several)")
     p.add_argument(
         "--time-limit", type=float, default=TIME_LIMIT, help=f"scheduler time limit in seconds (default {TIME_LIMIT:g})"
+    )
+    p.add_argument(
+        "--patches",
+        default="off",
+        metavar="off|auto|RxC[@N]",
+        help="patch-based inference of the input stage: auto picks the split op and the grid (up to 8x8) with the "
+        "lowest predicted peak within --patch-overhead more MACs; RxC[@N] forces a grid (at split op N); "
+        "default off",
+    )
+    p.add_argument(
+        "--patch-overhead",
+        type=float,
+        default=PATCH_OVERHEAD,
+        help=f"with --patches auto: at most this fraction more MACs from recomputed halos (default {PATCH_OVERHEAD:g})",
     )
     p.add_argument(
         "--compare-tflm",
@@ -167,6 +181,8 @@ def _run_compile(a: argparse.Namespace) -> int:
         work_limit=a.work_limit or None,
         input_shapes=tuple(a.input_shape),
         compare_tflm=a.compare_tflm,
+        patches=a.patches,
+        patch_overhead=a.patch_overhead,
         measure=not a.no_measure,
         verify_outputs=not a.no_verify_outputs,
         seed=a.seed,
