@@ -87,8 +87,9 @@ class PackLayout:
     """Every pack of a module and what was done with it; the sums count the
     packs of the functions' execution regions only: a pack in a
     ``util.initializer`` (splat-initialised globals, allocated once at module
-    initialisation) is placed too, but is no part of the call's transient
-    slab (the memory model counts those globals apart)."""
+    initialisation) or of the call's results (one external allocation) is
+    placed too, but is no part of the call's transient slab (the memory model
+    counts those globals and the results apart)."""
 
     placement: str
     packs: list[PackPlacement] = field(default_factory=list)
@@ -114,7 +115,10 @@ class PackLayout:
 
 def find_packs(module: ir.Operation) -> list[tuple[str, ir.Operation]]:
     """Every ``stream.resource.pack`` in the module, with its function's name,
-    in the module's order."""
+    in the module's order. A pack outside the call's transient slab gets the
+    name "": one in a ``util.initializer``, and one that lays out the call's
+    results (several results are one external allocation, counted with the
+    results)."""
     out: list[tuple[str, ir.Operation]] = []
 
     def walk(op: ir.Operation, fname: str) -> None:
@@ -126,12 +130,25 @@ def find_packs(module: ir.Operation) -> list[tuple[str, ir.Operation]]:
                     if "sym_name" in o.attributes and o.name in ("util.func", "func.func"):
                         name = ir.StringAttr(o.attributes["sym_name"]).value
                     if o.name == PACK_OP:
-                        out.append((name, o))
+                        # The call's results are one external allocation, not transients.
+                        out.append(("" if allocates_results(o) else name, o))
                     else:
                         walk(o, name)
 
     walk(module, "")
     return out
+
+
+def allocates_results(pack: ir.Operation) -> bool:
+    """True when ``pack`` lays out the call's results: its total sizes an
+    allocation of ``!stream.resource<external>`` (IREE packs several results
+    into one), which the memory model counts with the results, outside the slab."""
+    for use in pack.results[0].uses:
+        owner = use.owner
+        if owner.name in ("stream.resource.alloca", "stream.resource.alloc"):
+            if any(str(r.type).startswith("!stream.resource<external>") for r in owner.results):
+                return True
+    return False
 
 
 def _segments(op: ir.Operation) -> list[int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from iree.compiler import ir
 
 from serenity_mlir.analysis import BodyGraph
-from serenity_mlir.backend.packs import PackLayout, dispatch_label, slice_uses
+from serenity_mlir.backend.packs import PackLayout, dispatch_label, find_packs, slice_uses
 from serenity_mlir.backend.stream import PlacedBuild, compile_placed
 from serenity_mlir.passes.place import SerenityPlace
 from serenity_mlir.passes.schedule import ScheduleOutcome
@@ -149,6 +149,10 @@ def place_and_compile(
 
     def placer(module: ir.Operation) -> PackLayout:
         truths.append(compare_with_model(sched.body, module, sched.result.order))
+        if not find_packs(module):
+            # No transients at all (a model that only returns its input, a
+            # constant...): nothing to place.
+            return PackLayout(settings.placement, [])
         return place.apply(module)
 
     build = compile_placed(scheduled_flow, out, target, settings, keep_dir=stream_dir, placer=placer)
