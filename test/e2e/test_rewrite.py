@@ -39,7 +39,7 @@ def _linalg(model: Path, workdir: Path) -> Path:
 
 def _sites(linalg: Path) -> list[dict]:
     module = mlir_io.load_module(linalg, mlir_io.new_context())  # outlives the sites' op handles
-    return [s.describe() for s in find_module_sites(module)]
+    return [s.describe().to_json() for s in find_module_sites(module)]
 
 
 def _compile_linalg(linalg: Path, out: Path) -> None:
