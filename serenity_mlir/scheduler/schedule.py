@@ -172,7 +172,7 @@ def schedule(
     g: Graph,
     scheduler: str = "serenity",
     *,
-    time_limit: float | None = 60.0,
+    time_limit: float | None = None,
     work_limit: int | None = DEFAULT_WORK_LIMIT,
     memory_limit: int | None = None,
     state_limit: int | None | _Unset = _UNSET,
@@ -186,7 +186,8 @@ def schedule(
     under any load, so the order depends only on the graph and the limits.
     ``time_limit``: seconds for the whole call, preprocessing included, a
     backstop for slow machines (``stopped_by="time-limit"`` when it ended
-    the search). ``memory_limit``: bytes the search may keep stored
+    the search; None, the default of this pure function: no clock at all;
+    the tools' default is ``serenity_mlir.settings.TIME_LIMIT``). ``memory_limit``: bytes the search may keep stored
     (default, None: half the machine's available memory). Each ends the
     search with the best valid order found and ``optimal=False``.
     ``state_limit``: the former name of ``work_limit`` (wins when given)."""
