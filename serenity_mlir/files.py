@@ -15,12 +15,16 @@ import errno
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from serenity_mlir.errors import InputError, SerenityError
+
+T = TypeVar("T")
 
 
 def _why(e: OSError) -> str:
@@ -273,3 +277,24 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def captured_stderr(run: Callable[[], T]) -> tuple[T | Exception, str]:
+    """Runs ``run()`` with file descriptor 2 sent to a temporary file (C++
+    libraries such as the TOSA converter and TFLite Micro print their
+    diagnostics there, not to ``sys.stderr``); returns ``(result or the
+    exception it raised, the text)``, for the caller to report as one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            try:
+                result: T | Exception = run()
+            except Exception as e:  # noqa: BLE001 - returned with the text, raised by the caller
+                result = e
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        return result, f.read().decode("utf-8", "replace")

@@ -26,15 +26,14 @@ is an error naming the input.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import InputError
+from serenity_mlir.files import captured_stderr
 
 MIN_OPSET = 17
 MLIR_SUFFIXES = (".mlir", ".mlirbc")
@@ -265,26 +264,6 @@ def _tosa_converter() -> Any:
     return tosa_converter_for_tflite
 
 
-def _captured_stderr(run: Callable[[], object]) -> tuple[object, str]:
-    """Runs ``run()`` with file descriptor 2 sent to a temporary file (the
-    converter's C++ diagnostics go there, not to ``sys.stderr``); returns
-    ``(result or exception, text)``."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            try:
-                result: object = run()
-            except Exception as e:  # noqa: BLE001 - reported with the diagnostics below
-                result = e
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        f.seek(0)
-        return result, f.read().decode("utf-8", "replace")
-
-
 # TFLite's TensorType enum (schema.fbs) as MLIR element types.
 _TFLITE_TYPES = {0: "f32", 1: "f16", 2: "i32", 3: "ui8", 4: "i64", 6: "i1", 7: "i16", 9: "i8", 10: "f64",
                  12: "ui64", 15: "ui32", 16: "ui16", 17: "i4"}  # fmt: skip
@@ -409,7 +388,7 @@ def _import_tflite(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | No
         if pinned != raw:  # the converter reads a file: give it the pinned copy
             source = str(Path(d) / p.name)
             Path(source).write_bytes(pinned)
-        outcome, log = _captured_stderr(lambda: convert(source))
+        outcome, log = captured_stderr(lambda: convert(source))
     if isinstance(outcome, Exception):
         said = [line.strip() for line in log.splitlines() if "error:" in line]
         # absl's own lines: 'E0000 00:00:... file.cc:31] message'

@@ -22,16 +22,14 @@ from that printout (captured from file descriptor 2).
 
 from __future__ import annotations
 
-import os
 import re
-import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import InputError
+from serenity_mlir.files import captured_stderr
 
 TFLM_INSTALL = "pip install tflite-micro"
 # A host-side arena far above what the planner needs for the models here; TFLM
@@ -67,25 +65,6 @@ def require_tflm() -> None:
     """Raises InputError naming the install when TFLite Micro is missing
     (checked before a compile starts, not after it)."""
     _tflm_runtime()
-
-
-def _with_fd2(run: Callable[[], Any]) -> tuple[Any, str]:
-    """``run()`` with file descriptor 2 captured (TFLM prints there from C++);
-    returns (result or the exception, the text)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            try:
-                result: Any = run()
-            except Exception as e:  # noqa: BLE001 - returned with the text, raised by the caller
-                result = e
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        f.seek(0)
-        return result, f.read().decode("utf-8", "replace")
 
 
 def _details(get: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:
@@ -128,11 +107,13 @@ def run_tflm(
     p = Path(model)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
-    made, log = _with_fd2(lambda: runtime.Interpreter.from_file(str(p), arena_size=arena_size))
+    made, log = captured_stderr(lambda: runtime.Interpreter.from_file(str(p), arena_size=arena_size))
     if isinstance(made, Exception):
         raise InputError(f"{p}: TFLite Micro cannot load the model: {made} {_last_lines(log)}") from None
     ip = made
-    in_details, _ = _with_fd2(lambda: _details(ip.get_input_details))  # it prints the index error it raises
+    in_details, log = captured_stderr(lambda: _details(ip.get_input_details))  # it prints the index error it raises
+    if isinstance(in_details, Exception):
+        raise InputError(f"{p}: TFLite Micro cannot read the model's inputs: {in_details} {_last_lines(log)}")
     args = list(inputs) if inputs is not None else seeded_inputs(in_details, seed)
     if len(args) != len(in_details):
         raise InputError(f"{p}: the model takes {len(in_details)} inputs, {len(args)} given")
@@ -145,7 +126,7 @@ def run_tflm(
         ip.print_allocations()
         return outs
 
-    outs, log = _with_fd2(invoke)
+    outs, log = captured_stderr(invoke)
     if isinstance(outs, Exception):
         raise InputError(f"{p}: TFLite Micro failed to run the model: {outs} {_last_lines(log)}") from None
     found = {k: int(v) for k, v in _LINE.findall(log)}
