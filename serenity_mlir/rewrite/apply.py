@@ -11,7 +11,7 @@ between are duplicated per piece; the dead originals are swept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from iree.compiler import ir
@@ -129,7 +129,7 @@ def _rewrite(site: Site) -> None:
             _flatten_into(op, n, piece)
         else:
             _split_kernel_wise(op, d, offsets, split, piece, tag)
-    _sweep_dead(site.concat.block)
+    sweep_dead(site.concat.block)
 
 
 def _root_piece(root: ir.Operation, d: int, off: int, size: int) -> ir.Value:
@@ -172,19 +172,21 @@ _PURE = (
 )
 
 
-def _sweep_dead(block: ir.Block) -> None:
-    """Erases side-effect-free ops whose results nobody reads: the original
+def sweep_dead(block: ir.Block, names: Iterable[str] = _PURE) -> None:
+    """Erases ops named in ``names`` (side-effect free: by default the ones a
+    concat rewrite leaves) whose results nobody reads: the original
     concat and the ops between it and the convolutions, the init tensors and
     fills they leave behind, pieces of a branch that was already dead.
 
     One sweep from the end to the start removes whole dead chains; it is a
     fresh walk each time because the bindings may hand out several Python
     handles for one op and a handle of an erased op must not be touched."""
+    names = frozenset(names)
     changed = True
     while changed:
         changed = False
         for op in reversed([as_op(o) for o in block.operations]):
-            if op.name in _PURE and op.results and not any(list(r.uses) for r in op.results):
+            if op.name in names and op.results and not any(list(r.uses) for r in op.results):
                 op.erase()
                 changed = True
 

@@ -4,7 +4,7 @@ Random small chains of convolutions, depthwise convolutions and poolings
 (stride 1 and 2, kernels 1/3/5, odd image sizes, bias, ReLU, residual adds) are written
 as linalg on tensors, NCHW (ONNX's layout) and NHWC (TFLite's); each chain is one function, copied once per split op
 and grid (unequal border patches included) and patched with
-:func:`serenity_mlir.rewrite.patches.apply_patches`. The whole module is
+:func:`serenity_mlir.rewrite.patch_rewrite.apply_patches`. The whole module is
 compiled once by IREE and every function runs in IREE's runtime on the same
 seeded input: each patched function must equal the whole one. They are
 compared bit for bit; the test reports (and tolerates, up to 1e-5 normwise
@@ -22,7 +22,8 @@ import pytest
 
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.ir.tools import iree_compile
-from serenity_mlir.rewrite.patches import NotPatchable, apply_patches, find_stage, plan
+from serenity_mlir.rewrite.patch_rewrite import apply_patches
+from serenity_mlir.rewrite.patches import NotPatchable, find_stage, plan
 from serenity_mlir.targets import get_target
 
 HOST = get_target("host")
