@@ -168,21 +168,25 @@ def publish_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> N
     ``dest`` (at the end of the open :func:`output_batch`, if any). A copy
     that fails (a full disk) is an InputError naming ``dest``, and leaves
     nothing beside it."""
-    d = Path(dest)
+    _write_beside(Path(dest), lambda tmp: shutil.copyfile(src, tmp))
+
+
+def _write_beside(dest: Path, fill: Callable[[Path], object]) -> None:
+    """``fill`` writes a hidden sibling of ``dest``, which is then renamed
+    over it (at the end of the open :func:`output_batch`, if any). On any
+    failure the sibling goes; an OSError is an InputError naming ``dest``."""
     tmp: Path | None = None
     try:
-        d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = hidden_sibling(d)
-        shutil.copyfile(src, tmp)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = hidden_sibling(dest)
         _set_output_mode(tmp)
-        _finish(tmp, d)
-    except OSError as e:
+        fill(tmp)
+        _finish(tmp, dest)
+    except BaseException as e:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        raise InputError(f"{d}: cannot be written ({_why(e)})") from None
-    except BaseException:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise InputError(f"{dest}: cannot be written ({_why(e)})") from None
         raise
 
 
@@ -261,22 +265,7 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
         except OSError as e:
             raise InputError(f"{p}: cannot be written ({_why(e)})") from None
         return
-    tmp: Path | None = None
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = hidden_sibling(p)
-        _set_output_mode(tmp)
-        with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        _finish(tmp, p)
-    except OSError as e:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        raise InputError(f"{p}: cannot be written ({_why(e)})") from None
-    except BaseException:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        raise
+    _write_beside(p, lambda tmp: tmp.write_bytes(data.encode() if isinstance(data, str) else data))
 
 
 def captured_stderr(run: Callable[[], T]) -> tuple[T | Exception, str]:
