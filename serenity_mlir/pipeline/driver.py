@@ -33,7 +33,7 @@ from serenity_mlir.pipeline.importer import import_model, model_files
 from serenity_mlir.pipeline.lower import Lowered, lower, lower_linalg_to_flow
 from serenity_mlir.pipeline.patches import patch_stage
 from serenity_mlir.pipeline.paths import check_paths
-from serenity_mlir.pipeline.report import Report, assemble, measured_fields, patch_fields
+from serenity_mlir.pipeline.report import Report, assemble, measured_fields
 from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
 from serenity_mlir.runtime.tflm import require_tflm, run_tflm
 from serenity_mlir.settings import CompileSettings
@@ -200,7 +200,7 @@ def _compile_model(
     final = artifact_paths(out, target)
     report = assemble(model, out, settings.schedule.scheduler, imported, lowered.seconds, module, final)
     if patch is not None:
-        report.set(**patch_fields(patch))
+        report.set(**patch.report_fields())
     built = dict(module.built.artifacts)
     if settings.memory_budget is not None:
         report.memory_budget_bytes = settings.memory_budget

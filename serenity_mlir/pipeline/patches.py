@@ -71,9 +71,10 @@ class PatchRecord:
         return self.grid is not None
 
     def report_fields(self) -> dict[str, Any]:
+        """The report's ``patches``, ``macs`` and ``patch_mac_overhead``; the
+        work folder's files are left out (they are gone after the compile)."""
         d = asdict(self)
-        d["file"] = str(self.file)
-        d["flow_file"] = None if self.flow_file is None else str(self.flow_file)
+        del d["file"], d["flow_file"]
         d["stage_ops"] = list(self.stage_ops)
         d["patch_mac_overhead"] = round(self.patch_mac_overhead, 6)
         d["seconds"] = round(self.seconds, 3)

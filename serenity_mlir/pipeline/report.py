@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from serenity_mlir.pipeline.chain import BuiltModule
     from serenity_mlir.pipeline.importer import Imported
     from serenity_mlir.pipeline.measure import Run
-    from serenity_mlir.pipeline.patches import PatchRecord
     from serenity_mlir.pipeline.rewrite import RewriteChoice
 
 
@@ -92,7 +91,7 @@ class Report:
     placement_seconds: float = ABSENT
     placement_methods: list[str] = ABSENT
     model_matches_iree_slices: bool = ABSENT
-    # --rewrite (pipeline.rewrite.RewriteChoice.report_fields)
+    # --rewrite (rewrite_fields below)
     rewrite: bool = ABSENT
     rewrite_sites_found: int = ABSENT
     rewrite_sites_rewritable: int = ABSENT
@@ -105,7 +104,7 @@ class Report:
     rewrite_search_complete: bool = ABSENT
     rewrite_search_seconds: float = ABSENT
     rewrite_sites: list[dict[str, Any]] = ABSENT
-    # --patches (pipeline.patches.PatchRecord): the grid, split op and stage
+    # --patches (pipeline.patches.PatchRecord.report_fields): the grid, split op and stage
     # ops chosen (or why none), the patched ops' MACs computed once, and the
     # MACs the recomputed halos add (0.12: 12% more).
     patches: dict[str, Any] = ABSENT
@@ -281,14 +280,6 @@ def rewrite_fields(choice: RewriteChoice) -> dict[str, Any]:
         "rewrite_all_sites_predicted_peak_bytes": choice.all_sites.predicted_peak_bytes if choice.all_sites else None,
         "rewrite_sites": [s.to_json() for s in choice.sites],
     }
-
-
-def patch_fields(record: PatchRecord) -> dict[str, Any]:
-    """The ``patches`` fields of a patch stage (the work folder's files left out)."""
-    fields = record.report_fields()
-    for key in ("file", "flow_file"):
-        fields["patches"].pop(key, None)
-    return fields
 
 
 def measured_fields(run: Run, predicted_total: int) -> dict[str, Any]:
