@@ -2,13 +2,16 @@
 
 Standalone (needs torch==2.13.0, timm and onnx; the serenity_mlir package
 never imports it). Every model is built from timm's model definitions (or,
-for RandWire, PC-DARTS and ShuffleNetV2, written here from the papers'
-definitions) with seeded random weights, no pretrained weights, narrowed
-widths and depths, in eval mode, and exported with the TorchScript exporter
-(``dynamo=False``, opset 17, static shapes), then typed with
+for RandWire, PC-DARTS, ShuffleNetV2 and MobileNetV2, written here from the
+papers' definitions) with seeded random weights, no pretrained weights,
+narrowed widths and depths, in eval mode, and exported with the TorchScript
+exporter (``dynamo=False``, opset 17, static shapes), then typed with
 ``onnx.shape_inference``.
 
     python samples/zoo/export_zoo.py [--out samples/zoo] [NAME ...]
+
+Without timm installed only the models written here (WRITTEN_HERE) export,
+named on the command line.
 
 Narrowing: through constructor arguments where the model has them; NASNet's
 sibling PNASNet-5, Inception-v3 and SelecSLS hard-code their widths, so they
@@ -24,6 +27,7 @@ import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import math
 import random
 import sys
@@ -91,14 +95,18 @@ def _stub_torchvision() -> None:
     sys.meta_path.insert(0, _StubFinder())
 
 
-_stub_torchvision()
-import timm  # noqa: E402
-from timm.models import efficientnet as _effnet  # noqa: E402
-from timm.models import ghostnet as _ghostnet  # noqa: E402
-from timm.models import mobilenetv3 as _mbv3  # noqa: E402
-from timm.models.regnet import RegNet, RegNetCfg  # noqa: E402
-from timm.models.res2net import Bottle2neck  # noqa: E402
-from timm.models.resnet import Bottleneck, ResNet  # noqa: E402
+# timm is needed only by the models built from its definitions; the ones
+# written here (WRITTEN_HERE) export without it.
+TIMM_INSTALLED = importlib.util.find_spec("timm") is not None
+if TIMM_INSTALLED:
+    _stub_torchvision()
+    import timm
+    from timm.models import efficientnet as _effnet
+    from timm.models import ghostnet as _ghostnet
+    from timm.models import mobilenetv3 as _mbv3
+    from timm.models.regnet import RegNet, RegNetCfg
+    from timm.models.res2net import Bottle2neck
+    from timm.models.resnet import Bottleneck, ResNet
 
 NUM_CLASSES = 10
 
@@ -397,6 +405,80 @@ class ShuffleNetV2(nn.Module):
 
 
 # --------------------------------------------------------------------------
+# MobileNetV2 (Sandler et al. 2018), written after torchvision's definition;
+# at width 0.35 and 144x144 input it is the microcontroller setting of
+# MCUNetV2 (Lin et al. 2021)
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's ``_make_divisible``: the nearest multiple of ``divisor``, at least it, at most 10% down."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+class ConvBNReLU6(nn.Sequential):
+    def __init__(self, cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(cout), nn.ReLU6()
+        )
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
+        super().__init__()
+        hidden = round(cin * expand)
+        self.use_res = stride == 1 and cin == cout
+        layers: list[nn.Module] = [ConvBNReLU6(cin, hidden, 1)] if expand != 1 else []
+        layers += [
+            ConvBNReLU6(hidden, hidden, 3, stride, groups=hidden),  # depthwise
+            nn.Conv2d(hidden, cout, 1, bias=False),  # linear bottleneck
+            nn.BatchNorm2d(cout),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_res else self.conv(x)
+
+
+MOBILENETV2_SETTING = [  # t (expansion), c (channels), n (repeats), s (first stride)
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+]  # fmt: skip
+
+
+class MobileNetV2(nn.Module):
+    """Stem conv 3x3/2, the 17 inverted residual blocks, 1x1 conv to 1280 (kept at widths < 1, as in the
+    reference), global average pool, classifier; channels scaled by ``width`` and made divisible by 8."""
+
+    def __init__(self, width: float = 1.0) -> None:
+        super().__init__()
+        cin = make_divisible(32 * width)
+        last = make_divisible(1280 * max(1.0, width))
+        layers: list[nn.Module] = [ConvBNReLU6(3, cin, 3, 2)]
+        for t, c, n, s in MOBILENETV2_SETTING:
+            cout = make_divisible(c * width)
+            for i in range(n):
+                layers.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))
+                cin = cout
+        layers.append(ConvBNReLU6(cin, last, 1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(last, NUM_CLASSES)  # (the reference's Dropout(0.2) is the identity in eval mode)
+        for m in self.modules():  # the reference's initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).mean((2, 3)))
+
+
+# --------------------------------------------------------------------------
 # The zoo: name -> (builder, input shape, what it is)
 
 
@@ -554,7 +636,17 @@ ZOO: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], str]] = {
         (1, 3, 64, 64),
         "written here after torchvision's ShuffleNetV2: repeats (2,3,2), channels (12,24,48,96,256)",
     ),
+    "mobilenetv2_035_144": (
+        partial(MobileNetV2, width=0.35),
+        (1, 3, 144, 144),
+        "written here after torchvision's MobileNetV2 (Sandler et al. 2018), width 0.35: stem 16, blocks "
+        "8,8,16,24,32,56,112 wide (17 inverted residuals), 1x1 head conv 1280; the microcontroller setting of "
+        "MCUNetV2 (144x144)",
+    ),
 }
+
+# The models written in this file: they export without timm.
+WRITTEN_HERE = ("randwire", "pc_darts_cifar", "shufflenet_v2", "mobilenetv2_035_144")
 
 
 @contextlib.contextmanager
@@ -563,6 +655,9 @@ def static_same_padding() -> Iterator[None]:
     the tracer records as Shape/Gather/arithmetic ops (dynamic shapes in the
     ONNX graph). The input shape is static, so pad with Python ints instead:
     the same padding, exported as a constant ``Pad``."""
+    if not TIMM_INSTALLED:  # nothing to patch: only the models written here export
+        yield
+        return
     # (importlib: ``timm.layers`` re-exports functions under some module names)
     padding = importlib.import_module("timm.layers.padding")
     conv_same = importlib.import_module("timm.layers.conv2d_same")
@@ -663,9 +758,19 @@ def main() -> None:
     ap.add_argument("names", nargs="*", help=f"models to export (default: all of {', '.join(ZOO)})")
     ap.add_argument("--out", default=str(Path(__file__).parent), help="output directory (default: samples/zoo)")
     args = ap.parse_args()
+    unknown = [n for n in args.names if n not in ZOO]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; the zoo: {', '.join(ZOO)}")
+    names = args.names or list(ZOO)
+    need_timm = [n for n in names if n not in WRITTEN_HERE]
+    if need_timm and not TIMM_INSTALLED:
+        raise SystemExit(
+            f"{', '.join(need_timm)} need timm, which is not installed (see samples/zoo/README.md); "
+            f"without it only these export: {' '.join(WRITTEN_HERE)}"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    for name in args.names or list(ZOO):
+    for name in names:
         p = export(name, out)
         m = onnx.load(str(p))
         print(f"{name}: {p} {p.stat().st_size:,} B, {len(m.graph.node)} nodes, input {ZOO[name][1]}")
