@@ -208,8 +208,8 @@ def _compile_model(
             subject = f"{model.name} on {target.name} (peak at dispatch {module.peak_site()})"
             check_memory_budget(module.built.ram_bytes, settings.memory_budget, subject)
     if settings.measure.enabled and run is None:
-        report.measured_peak_bytes = None
-        report.notes.append(f"target {target.name} cannot run here: not measured")
+        report.measured_peak_bytes = report.peak_without_input_bytes = None
+        report.notes.append(f"target {target.name} cannot run here: not measured, latency not timed")
     if settings.measure.compare_tflm:
         progress.detail("running the same .tflite file in TFLite Micro")
         tflm = run_tflm(model, seed=settings.measure.seed)
@@ -248,7 +248,9 @@ def _measure(
     outputs = work.outputs if by_tolerance else None
     m = run(vmfb, function, None, seed, outputs)
     report.set(**measured_fields(m, report.predicted_peak_bytes))
+    report.peak_without_input_bytes = m.peak_bytes - m.input_bytes
     if not settings.measure.verify_outputs:
+        _time_latency(report, target, vmfb, None, function, m, seed, m.call_seconds, progress)
         return
     if reference is None:
         raise InternalError("outputs to verify but IREE's default build was not started")
@@ -287,3 +289,33 @@ def _measure(
             f"IREE's default build measured {c.reference_peak:,} B, below this module's {m.peak_bytes:,} B: "
             f"{report.output} holds IREE's default build"
         )
+    # The same inputs in both runs: the shipped module's peak less those bytes.
+    report.peak_without_input_bytes = report.shipped_peak_bytes - m.input_bytes
+    estimates = [s for s in (m.call_seconds, c.reference_call_seconds) if s is not None]
+    call_seconds = max(estimates) if estimates else None
+    _time_latency(report, target, built["module"], work.reference, function, m, seed, call_seconds, progress)
+
+
+def _time_latency(
+    report: Report,
+    target: Target,
+    shipped: Path,
+    reference: Path | None,
+    function: str,
+    m: run_stage.Run,
+    seed: int,
+    call_seconds: float | None,
+    progress: Progress,
+) -> None:
+    """Times the shipped module against IREE's default build (``reference``;
+    None when it was not built) and fills the latency fields."""
+    clock = run_stage.timer(target)
+    if clock is None:
+        report.notes.append(f"target {target.name}: no way to time it here, latency not timed")
+        return
+    both = " and IREE's default build" if reference is not None and reference != shipped else ""
+    progress.detail(f"timing {shipped.name}{both} with iree-benchmark-module")
+    latency = run_stage.time_latency(clock, shipped, reference, function, m, seed, call_seconds)
+    report.set(**latency.report_fields())
+    if latency.reason is not None:
+        report.notes.append(latency.reason)

@@ -145,6 +145,25 @@ class Report:
     # that module's measured peak.
     shipped: str = ABSENT
     shipped_peak_bytes: int = ABSENT
+    # The shipped module's measured peak without its inputs (shipped_peak_bytes,
+    # or measured_peak_bytes when no reference ran, minus input_bytes): to
+    # compare with papers that do not count the input image.
+    peak_without_input_bytes: int | None = ABSENT
+    # Latency (pipeline.measure.time_latency): seconds per call of the shipped
+    # module and of IREE's default build, each timed by iree-benchmark-module
+    # on local-sync with the same seeded inputs (under qemu-aarch64 for a
+    # Cortex-A target: emulated time). Only the invocation is timed (loading
+    # and inputs are not): 5 repetitions per module (fewer when a call is
+    # slow, to stay near 2 s) of at least 5 ms of calls each, in two rounds
+    # (shipped then reference, reference then shipped; one warm-up call per
+    # round), the median of the repetitions' per-call means. latency_ratio =
+    # latency_seconds / reference_latency_seconds (below 1: faster than IREE's
+    # default; 1 when IREE's default build ships). null when not timed:
+    # --no-measure, a target that cannot run here, no reference with
+    # --no-verify-outputs (the ratio only), or a failed timing (the notes say why).
+    latency_seconds: float | None = None
+    reference_latency_seconds: float | None = None
+    latency_ratio: float | None = None
 
     def set(self, **values: Any) -> None:
         """Sets fields by name (an unknown name is a bug, not a new key)."""
@@ -174,6 +193,7 @@ SUMMARY_FIELDS = (
     "outputs_bit_identical",
     "prediction_exact",
     "shipped",
+    "latency_ratio",
     "rewrite_sites_found",
     "rewrite_sites_applied",
     "rewrite_predicted_peak_bytes",

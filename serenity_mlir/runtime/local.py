@@ -67,7 +67,9 @@ def _measure_in_process(
     after_init = dict(device.allocator.statistics)
     args = [rt.asdevicearray(device, a) for a in random_inputs(specs, seed)]
     after_inputs = dict(device.allocator.statistics)
+    t0 = time.perf_counter()
     results = _call(fn, args, vmfb)
+    call_seconds = time.perf_counter() - t0  # the first call: cold, an upper bound on a warm one
     after_call = dict(device.allocator.statistics)
     host = [np.asarray(r.to_host()) for r in results]
     times = []
@@ -88,6 +90,7 @@ def _measure_in_process(
         input_bytes=int(after_inputs["device_bytes_allocated"]) - int(after_init["device_bytes_allocated"]),
         outputs=host,
     )
+    record["call_seconds"] = call_seconds
     record["latency_seconds_median"] = sorted(times)[len(times) // 2] if times else None
     record["latency_runs"] = len(times)
     return record
@@ -135,9 +138,7 @@ def measure(
     return _child(args, f"running {p.name} in the IREE runtime", timeout)
 
 
-def _latency_in_process(
-    vmfbs: list[Path], function: str, inputs: list[str], seed: int, repeat: int
-) -> dict[str, Any]:
+def _latency_in_process(vmfbs: list[Path], function: str, inputs: list[str], seed: int, repeat: int) -> dict[str, Any]:
     """Median call latency of several modules, interleaved in one process:
     every round calls each module once (rotating which goes first), so
     machine noise hits them alike and the ratios are fair."""

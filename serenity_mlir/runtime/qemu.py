@@ -19,7 +19,7 @@ from typing import Any
 
 from serenity_mlir.errors import InputError
 from serenity_mlir.ir.tools import run_tool
-from serenity_mlir.runtime.run_module import run_iree_run_module
+from serenity_mlir.runtime.run_module import benchmark_module, run_iree_run_module
 from serenity_mlir.targets import Target, get_target
 
 
@@ -130,6 +130,12 @@ def _qemu_cpus(qemu: str) -> set[str]:
     return _QEMU_CPUS[qemu]
 
 
+def _emulated_target(target: Target | str) -> Target:
+    t = get_target(target) if isinstance(target, str) else target
+    if t.runnable != "qemu-aarch64":
+        raise InputError(f"target {t.name} is not runnable under qemu-aarch64 (runnable = {t.runnable!r})")
+    return t
+
 
 def run_emulated(
     vmfb: str | Path,
@@ -151,9 +157,7 @@ def run_emulated(
     tool), or compare ``transient_bytes`` with ``runtime.measure``'s. Outputs
     are bit-identical to the host's only when the code generated for both
     CPUs rounds alike (branches: yes; darts: within 1e-6 relative)."""
-    t = get_target(target) if isinstance(target, str) else target
-    if t.runnable != "qemu-aarch64":
-        raise InputError(f"target {t.name} is not runnable under qemu-aarch64 (runnable = {t.runnable!r})")
+    t = _emulated_target(target)
     prefix = qemu_command(t)
     result = run_iree_run_module(
         vmfb, function, input_specs, seed, prefix, ensure_aarch64_runtime(), timeout, save_outputs
@@ -162,3 +166,26 @@ def run_emulated(
     result["target"] = t.name
     return result
 
+
+def benchmark_emulated(
+    vmfb: str | Path,
+    target: Target | str,
+    function: str,
+    inputs: list[str],
+    seed: int = 0,
+    repetitions: int = 5,
+    timeout: float = 600,
+) -> list[float]:
+    """Seconds per call, one per repetition, of an aarch64 module in the aarch64
+    ``iree-benchmark-module`` (beside its ``iree-run-module``) under
+    ``qemu-aarch64``: emulated time, comparable only with another module
+    timed the same way (see ``run_module.benchmark_module``)."""
+    t = _emulated_target(target)
+    prefix = qemu_command(t)
+    tool = ensure_aarch64_runtime().parent / "iree-benchmark-module"
+    if not tool.is_file():
+        raise InputError(f"{tool}: not found beside the aarch64 iree-run-module (SERENITY_AARCH64_RUNTIME)")
+    _make_executable(tool)
+    return benchmark_module(
+        vmfb, function, inputs, seed, repetitions, prefix=prefix, benchmark_tool=tool, timeout=timeout
+    )

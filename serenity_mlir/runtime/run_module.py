@@ -1,13 +1,19 @@
-"""Running a module with IREE's ``iree-run-module`` tool.
+"""Running a module with IREE's ``iree-run-module`` tool, and timing its
+calls with ``iree-benchmark-module``.
 
 Used where the Python runtime cannot go: a module for another CPU run under
 an emulator (``prefix``, e.g. qemu). Inputs and outputs pass as .npy files;
 the figures are read from ``--print_statistics``. Same result record as the
 in-process runner (:mod:`serenity_mlir.runtime.modules`).
+
+:func:`benchmark_module` times the invocation alone (the module is loaded
+and the inputs placed before the clock starts), on the host or behind the
+same ``prefix``: the compile job's latency fields.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import time
@@ -15,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.errors import CompilerToolError, InputError
+from serenity_mlir.ir.tensors import TensorSpec
 from serenity_mlir.ir.tools import run_tool, tool_path
 from serenity_mlir.runtime.modules import (
     entry_function,
@@ -34,7 +41,6 @@ def parse_statistics(text: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in _STAT_LINE.finditer(text)}
 
 
-
 def _module_signature(vmfb: Path, function: str | None, given: list[str] | None) -> tuple[str, list[Any], int]:
     """(function, input specs, number of results), read from the module's
     bytecode with the host's VM (no device or executables needed)."""
@@ -49,6 +55,18 @@ def _module_signature(vmfb: Path, function: str | None, given: list[str] | None)
     refl = fn.reflection
     m = re.search(r"\(0\w*?_(\w*)\)", repr(fn))  # calling convention, e.g. (0r_r)
     return function, input_specs(vmfb, refl, given), output_count(refl, len(m.group(1)) if m else 1)
+
+
+def _input_flags(specs: list[Any], seed: int, folder: Path) -> list[str]:
+    """The seeded inputs every runner makes, saved as .npy files in
+    ``folder``, as ``--input=@FILE`` flags."""
+    import numpy as np
+
+    flags = []
+    for i, a in enumerate(random_inputs(specs, seed)):
+        np.save(folder / f"in{i}.npy", a)
+        flags.append(f"--input=@{folder / f'in{i}.npy'}")
+    return flags
 
 
 def run_iree_run_module(
@@ -74,9 +92,7 @@ def run_iree_run_module(
     tool = str(run_module) if run_module else tool_path("iree-run-module")
     with tempfile.TemporaryDirectory(prefix="serenity-run-") as d:
         cmd = [*(prefix or []), tool, "--device=local-sync", f"--module={p.resolve()}", f"--function={function}"]
-        for i, a in enumerate(random_inputs(specs, seed)):
-            np.save(Path(d) / f"in{i}.npy", a)
-            cmd.append(f"--input=@{Path(d) / f'in{i}.npy'}")
+        cmd += _input_flags(specs, seed, Path(d))
         outs = [Path(d) / f"out{i}.npy" for i in range(n_out)]
         cmd += [f"--output=@{o}" for o in outs] + ["--print_statistics"]
         t0 = time.perf_counter()
@@ -112,3 +128,61 @@ def run_iree_run_module(
     record["run_seconds"] = round(seconds, 3)
     record["command"] = cmd[: len(prefix or []) + 1]
     return record
+
+
+# Google Benchmark's time units, in seconds.
+_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def parse_benchmark(text: str) -> list[float]:
+    """Seconds per call of each repetition in ``iree-benchmark-module
+    --benchmark_format=json`` output (the repetitions' own rows: each the
+    mean wall time of that repetition's calls; aggregate rows left out)."""
+    try:
+        rows = json.loads(text)["benchmarks"]
+        return [
+            float(r["real_time"]) * _UNITS[r["time_unit"]]
+            for r in rows
+            if r.get("run_type", "iteration") == "iteration"
+        ]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def benchmark_module(
+    vmfb: str | Path,
+    function: str,
+    inputs: list[str],
+    seed: int = 0,
+    repetitions: int = 5,
+    min_seconds: float = 0.005,
+    prefix: list[str] | None = None,
+    benchmark_tool: str | Path | None = None,
+    timeout: float = 600,
+) -> list[float]:
+    """Seconds per call of ``function`` in ``iree-benchmark-module`` (the
+    host's, or another behind ``prefix`` such as qemu) on ``local-sync`` with
+    the seeded inputs every runner makes: one warm-up call, then
+    ``repetitions`` repetitions, each calling until ``min_seconds`` have passed
+    (at least once); one wall-time mean per call for each repetition. Only the
+    invocation is timed: loading the module and reading the inputs are not."""
+    p = Path(vmfb)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    specs = [TensorSpec.parse(t) for t in inputs]  # as the module's run recorded them: no runtime import here
+    tool = str(benchmark_tool) if benchmark_tool else tool_path("iree-benchmark-module")
+    what = f"timing {p.name} with iree-benchmark-module"
+    with tempfile.TemporaryDirectory(prefix="serenity-bench-") as d:
+        cmd = [*(prefix or []), tool, "--device=local-sync", f"--module={p.resolve()}", f"--function={function}"]
+        cmd += _input_flags(specs, seed, Path(d))
+        cmd += [
+            f"--benchmark_repetitions={repetitions}",
+            f"--benchmark_min_time={min_seconds:g}s",
+            "--benchmark_min_warmup_time=1e-9",  # one warm-up call before the first repetition
+            "--benchmark_format=json",
+        ]
+        proc = run_tool(what, cmd, timeout, check=False)
+    times = parse_benchmark(proc.stdout)
+    if proc.returncode != 0 or not times:
+        raise CompilerToolError(what, cmd, proc.stderr + proc.stdout)
+    return times
