@@ -45,6 +45,7 @@ PATCH_OVERHEAD = 0.2
 MEMORY_MODELS = ("iree", "paper")
 PLACEMENT_NAMES = ("serenity", "heuristic", "iree")
 COMPILE_PLACEMENTS = ("serenity", "iree")
+MEMORY_FLAG_MODES = ("auto", "on", "off")
 
 
 def _seconds(value: float | None, flag: str) -> None:
@@ -182,6 +183,10 @@ class CompileSettings:
 
     target: str = "host"  # a target name or a target .toml file
     iree_flags: tuple[str, ...] = ()  # extra iree-compile flags, for every IREE step
+    # IREE's memory flags (backend.flags.MEMORY_FLAGS) for our build: "auto"
+    # adds them where they are known to compile (channels-last TFLite models)
+    # and rebuilds without them if IREE still fails; "on" always; "off" never.
+    memory_flags: str = "auto"
     # Fail when the model needs more RAM than this (None: no budget).
     memory_budget: ByteSize | None = None
     keep_temps: Path | None = None
@@ -204,6 +209,8 @@ class CompileSettings:
         self.rewrite.check()
         self.patches.check()
         self.measure.check()
+        if self.memory_flags not in MEMORY_FLAG_MODES:
+            raise InputError(f"--memory-flags must be one of {', '.join(MEMORY_FLAG_MODES)}, got '{self.memory_flags}'")
         if self.memory_budget is not None and self.memory_budget <= 0:
             raise InputError(f"--memory-budget must be a positive size, got {self.memory_budget}")
 

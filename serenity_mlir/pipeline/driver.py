@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.backend.compile import BackgroundCompile, artifact_paths
+from serenity_mlir.backend.flags import memory_flags_for
 from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputError, InternalError, SerenityError
 from serenity_mlir.files import atomic_write, publish_copy
 from serenity_mlir.ir import mlir as mlir_io
@@ -31,7 +32,7 @@ from serenity_mlir.pipeline import measure as run_stage
 from serenity_mlir.pipeline.chain import BuiltModule, build_module
 from serenity_mlir.pipeline.importer import import_model, model_files
 from serenity_mlir.pipeline.lower import Lowered, lower, lower_linalg_to_flow
-from serenity_mlir.pipeline.patches import patch_stage
+from serenity_mlir.pipeline.patches import PatchRecord, patch_stage
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.report import Report, assemble, measured_fields
 from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
@@ -159,8 +160,17 @@ def _compile_model(
     if imported.kind == "mlir":
         # Parse here so a malformed file is reported with its own location.
         mlir_io.load_module(model, mlir_io.new_context())
+    # Our build gets IREE's memory flags where they compile (--memory-flags);
+    # the reference stays IREE's default build.
+    memory_flags = memory_flags_for(settings.memory_flags, imported.kind)
     progress(f"lowering to the dispatch level for {target.name}")
-    lowered = lower(imported, work, target)
+    try:
+        lowered = lower(imported, work, target.with_flags(memory_flags))
+    except CompilerToolError:
+        if not memory_flags or settings.memory_flags != "auto":
+            raise
+        memory_flags = ()  # the except below says so when the build fails too
+        lowered = lower(imported, work, target)
     reference = None
     run = run_stage.runner(target) if settings.measure.enabled else None
     if run is not None and settings.measure.verify_outputs:
@@ -171,6 +181,60 @@ def _compile_model(
         progress("compiling the same model without the pass (IREE default) in the background, to compare outputs")
         reference = BackgroundCompile(lowered.input_file, work.reference, target)
         background.append(reference)
+    notes: list[str] = []
+    try:
+        lowered, patch, module = _build(lowered, target.with_flags(memory_flags), settings, progress, work, out, model)
+    except CompilerToolError as e:
+        if not memory_flags or settings.memory_flags != "auto":
+            raise
+        # IREE failed with the memory flags on a model they were expected to
+        # compile: build it again without them (one more lowering and build).
+        flags = " ".join(memory_flags)
+        notes.append(f"IREE failed with the memory flags ({flags}): built without them ({e.first_error()})")
+        progress.detail(notes[-1])
+        memory_flags = ()
+        lowered = lower(imported, work, target)
+        lowered, patch, module = _build(lowered, target, settings, progress, work, out, model)
+    if not settings.quiet and module.truth is not None:
+        for warning in module.truth.differences:
+            print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
+    final = artifact_paths(out, target)
+    report = assemble(model, out, settings.schedule.scheduler, imported, lowered.seconds, module, final)
+    report.memory_flags = list(memory_flags)
+    report.notes.extend(notes)
+    if patch is not None:
+        report.set(**patch.report_fields())
+    built = dict(module.built.artifacts)
+    if settings.memory_budget is not None:
+        report.memory_budget_bytes = settings.memory_budget
+        if module.built.ram_bytes is not None:
+            subject = f"{model.name} on {target.name} (peak at dispatch {module.peak_site()})"
+            check_memory_budget(module.built.ram_bytes, settings.memory_budget, subject)
+    if settings.measure.enabled and run is None:
+        report.measured_peak_bytes = report.peak_without_input_bytes = None
+        report.notes.append(f"target {target.name} cannot run here: not measured, latency not timed")
+    if settings.measure.compare_tflm:
+        progress.detail("running the same .tflite file in TFLite Micro")
+        tflm = run_tflm(model, seed=settings.measure.seed)
+        report.set(tflm_arena_bytes=tflm.arena_head_bytes, tflm_arena_tail_bytes=tflm.arena_tail_bytes)
+    if run is not None:
+        patched = patch is not None and patch.applied
+        _measure(report, run, built, model, reference, target, settings, progress, work, module, patched)
+    _publish(built, final)
+    return report
+
+
+def _build(
+    lowered: Lowered,
+    target: Target,
+    settings: CompileSettings,
+    progress: Progress,
+    work: WorkFolder,
+    out: Path,
+    model: Path,
+) -> tuple[Lowered, PatchRecord | None, BuiltModule]:
+    """From the lowered model to the built module: patches (when asked), then
+    the chain (schedule, rewrite, place, compile) for ``target``."""
     patch = None
     if settings.patches.enabled:
         progress(f"patching the input stage ({settings.patches.mode})")
@@ -194,31 +258,7 @@ def _compile_model(
         else:
             progress.detail(f"patches: none applied ({patch.reason})")
     module = build_module(lowered, settings, target, work, out.name, model.name, step=progress, detail=progress.detail)
-    if not settings.quiet and module.truth is not None:
-        for warning in module.truth.differences:
-            print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
-    final = artifact_paths(out, target)
-    report = assemble(model, out, settings.schedule.scheduler, imported, lowered.seconds, module, final)
-    if patch is not None:
-        report.set(**patch.report_fields())
-    built = dict(module.built.artifacts)
-    if settings.memory_budget is not None:
-        report.memory_budget_bytes = settings.memory_budget
-        if module.built.ram_bytes is not None:
-            subject = f"{model.name} on {target.name} (peak at dispatch {module.peak_site()})"
-            check_memory_budget(module.built.ram_bytes, settings.memory_budget, subject)
-    if settings.measure.enabled and run is None:
-        report.measured_peak_bytes = report.peak_without_input_bytes = None
-        report.notes.append(f"target {target.name} cannot run here: not measured, latency not timed")
-    if settings.measure.compare_tflm:
-        progress.detail("running the same .tflite file in TFLite Micro")
-        tflm = run_tflm(model, seed=settings.measure.seed)
-        report.set(tflm_arena_bytes=tflm.arena_head_bytes, tflm_arena_tail_bytes=tflm.arena_tail_bytes)
-    if run is not None:
-        patched = patch is not None and patch.applied
-        _measure(report, run, built, model, reference, target, settings, progress, work, module, patched)
-    _publish(built, final)
-    return report
+    return lowered, patch, module
 
 
 def _measure(

@@ -80,6 +80,9 @@ class Report:
     # Each input as it was compiled, e.g. "x: 1x96x96x3xf32 (batch pinned
     # from ?)" (ONNX and TFLite inputs; empty for MLIR files).
     input_shapes: list[str]
+    # IREE's memory flags our build used (--memory-flags; none for IREE's
+    # default reference build).
+    memory_flags: list[str] = ABSENT
     # Who laid out the transient slab ("serenity": pipeline/place.py; "iree"),
     # the slab the module allocates, the most bytes IREE's own slices hold at
     # one time (aligned as IREE aligns them: no layout can do better), and

@@ -87,6 +87,13 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--keep-temps", type=Path, help="copy the intermediate files (flow IR, scheduled IR) here")
     p.add_argument("--iree-flag", action="append", default=[], help="extra iree-compile flag (repeatable)")
     p.add_argument(
+        "--memory-flags",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="IREE's memory flags for this build (fused convolution padding): auto adds them for channels-last "
+        "TFLite models, where they compile, and rebuilds without them if IREE fails (default: auto)",
+    )
+    p.add_argument(
         "--memory-budget",
         help="fail (naming the need and the dispatch at the peak) when the model needs more RAM than this, e.g. 256K",
     )
@@ -188,6 +195,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         seed=a.seed,
         keep_temps=temps,
         extra_flags=a.iree_flag,
+        memory_flags=a.memory_flags,
         quiet=a.quiet,
         memory_budget=a.memory_budget,
         rewrite=a.rewrite,

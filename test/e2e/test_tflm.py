@@ -101,6 +101,7 @@ def test_bench_tflm_on_the_sample(tmp_path: Path) -> None:
     RAM counted alike, IREE's builds, outputs against TFLM."""
     import json
 
+    from serenity_mlir.backend.flags import MEMORY_FLAGS
     from serenity_mlir.bench.tflm import main
 
     assert main([str(BRANCHES), "--out", str(tmp_path), "-q"]) == 0
@@ -113,5 +114,11 @@ def test_bench_tflm_on_the_sample(tmp_path: Path) -> None:
     assert row["outputs_match"] is True and row["outputs_max_rel_error"] <= 1e-5
     assert row["i32_results"] == 0
     assert row["memory_flags_bit_identical_ours"] is True
+    # Our defaults add the memory flags to a TFLite model, and are never
+    # above either IREE baseline or our own build without the flags.
+    assert row["memory_flags"] == list(MEMORY_FLAGS)
+    assert row["ram_bytes"] == row["ram_bytes_memory_flags"]
+    assert row["ram_bytes"] <= row["ram_bytes_no_memory_flags"]
+    assert row["ram_bytes"] <= row["iree_memory_flags_ram_bytes"]
     md = (tmp_path / "tflm.md").read_text()
     assert f"| branches | 393,216 | {row['tflm_tail_bytes']:,} | {row['ram_bytes']:,} |" in md
