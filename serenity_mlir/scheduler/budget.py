@@ -17,12 +17,17 @@ import time
 
 # The default work budget of one ``schedule()`` call: sets stored by all its
 # searches together, each weighted by :func:`work_weight` (``work_limit``,
-# ``--work-limit``). About 10-15 s of search on a hard graph on a quiet
-# machine here (WS(128): 70,000-110,000 sets a second), so the 60 s
-# wall-clock default stays a backstop on a loaded machine too; the bundled
-# samples need at most 42,525 (randwire_cifar100) and WS(64) 493,628 to
-# prove their optimum.
-DEFAULT_WORK_LIMIT = 1_000_000
+# ``--work-limit``); the segments' max-flow lower bounds get
+# ``engine.BOUND_WORK_PER_SET`` times as much. The bundled samples need at
+# most 42,525 sets (randwire_cifar100) and WS(64) 493,628 to prove their
+# optimum; the zoo's PC-DARTS needs 537,672 sets of weight 2 and NASNet-A's
+# proof needs its bounds' share of a budget above 1,000,000 (the former
+# default, under which both stopped at the right peak without the proof).
+# 2,000,000 proves every zoo model (about 1.3 s each here) and is about
+# 20-30 s of search on a hard graph on a quiet machine (WS(128):
+# 70,000-110,000 sets a second); on a loaded one the 60 s wall-clock
+# default may end a 1,000-node search first, and says so.
+DEFAULT_WORK_LIMIT = 2_000_000
 
 # What ended a search early (``ScheduleResult.stopped_by``).
 WORK_LIMIT = "work-limit"
@@ -75,8 +80,10 @@ def work_weight(n: int) -> int:
     128 nodes, one more per 64 nodes above: larger graphs' sets (``n``-bit
     masks, longer ready sets, dives through more nodes) cost time in
     proportion, so the default budget ends a 1,200-node search (weight 18)
-    before the 60 s backstop on a loaded machine too (WS(1200): 56 s here
-    at a load average of 14 on two cores)."""
+    before the 60 s backstop (WS(1200): 56 s here at a load average of 14
+    on two cores with the former 1,000,000 budget; 11.1 s at a load
+    average of 2-3 with 1,000,000 and with 2,000,000 alike, its bounds
+    taking the time)."""
     return max(1, n // 64)
 
 
