@@ -122,6 +122,11 @@ class Report:
     # persistent structures), to hold beside ram_bytes.
     tflm_arena_bytes: int = ABSENT
     tflm_arena_tail_bytes: int = ABSENT
+    # --arena-entry (pipeline.arena.ArenaLayout.to_json): the entry point
+    # whose one argument is the arena, its size (arena_bytes, which is then
+    # ram_bytes less any transients IREE still allocates outside it), and the
+    # offset and size of every input and result inside it.
+    arena_entry: dict[str, Any] = ABSENT
     memory_budget_bytes: int = ABSENT
     # The measurement (the module run here; input/output bytes above are
     # then the measured ones).
@@ -260,7 +265,10 @@ def assemble(
     else:
         report.set(placement="iree", slab_bytes=chosen.slab_bytes, iree_slab_bytes=chosen.slab_bytes)
     report.set(**built.library_fields())
-    if built.transient_bytes is not None:
+    if module.arena is not None:
+        # IREE's statistics leave the emplaced arena out: no transients of theirs to report.
+        report.arena_entry = module.arena.to_json()
+    elif built.transient_bytes is not None:
         report.iree_transient_bytes = built.transient_bytes
     return report
 
