@@ -216,7 +216,7 @@ class ArenaRegion:
     subspans to rewrite."""
 
     function: ir.Operation
-    pack: ir.Operation
+    pack: ir.Operation | None  # None: the region has no transients (the arena is the inputs and results)
     clones: list[ir.Operation]
     steps: int  # top-level ops of the stream.cmd.execute region
     input_last_read: list[int | None]
@@ -294,17 +294,20 @@ def arena_region(module: ir.Operation, entry: ArenaEntry) -> ArenaRegion:
             any(u.owner.operation.name.startswith("stream.cmd") for u in r.uses) for r in list(o.results)[1:]
         ):
             region_packs.append(o)
-    if len(region_packs) != 1:
+    if len(region_packs) > 1:
         raise InputError(f"--arena-entry: expected one transient pack for the region, found {len(region_packs)}")
-    pack = region_packs[0]
-    pack_key = _pack_key(pack)
-    clones = [
-        o
-        for f in funcs.values()
-        for o in _walk(f)
-        if o.name == PACK_OP and o != pack and read_pack(o)[1] and _pack_key(o) == pack_key
-    ]
-    last = max([len(steps) - 1, *(s.end for s in read_pack(pack)[0])])
+    pack = region_packs[0] if region_packs else None
+    clones = []
+    if pack is not None:
+        pack_key = _pack_key(pack)
+        clones = [
+            o
+            for f in funcs.values()
+            for o in _walk(f)
+            if o.name == PACK_OP and o != pack and read_pack(o)[1] and _pack_key(o) == pack_key
+        ]
+    slices = read_pack(pack)[0] if pack is not None else []
+    last = max([len(steps) - 1, *(s.end for s in slices)])
     if last >= len(steps):
         raise InternalError(
             f"--arena-entry: the pack's lifetimes reach step {last} but the region has {len(steps)} steps"
@@ -336,7 +339,7 @@ def write_arena_layout(
     slab's range ``[0, total]``, and every public function of the entry
     records ``layout`` (JSON) in its reflection, with the arena as its one
     input (``TOTALxi8``) for the runners."""
-    for op in [region.pack, *region.clones]:
+    for op in [region.pack, *region.clones] if region.pack is not None else []:
         set_pack_offsets(op, total, slab_offsets)
     with module.context, region.function.location:
         for span, offset in [

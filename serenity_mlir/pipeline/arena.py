@@ -137,8 +137,8 @@ def place_arena_and_compile(
     def placer(stream_module: ir.Operation) -> PackLayout:
         region = arena_region(stream_module, entry)
         truths.append(compare_with_model(sched.body, stream_module, sched.result.order, region.pack))
-        slices, _static = read_pack(region.pack)
-        where = format_location(region.pack.location)
+        slices = read_pack(region.pack)[0] if region.pack is not None else []
+        where = format_location((region.pack or region.function).location)
         io = [
             IoBuffer(t.name, "input", t.nbytes, step)
             for t, step in zip(entry.inputs, region.input_last_read, strict=True)

@@ -71,7 +71,9 @@ def _run_in_process(
         module = rt.VmModule.copy_buffer(config.vm_instance, vmfb.read_bytes())
     except Exception as e:  # noqa: BLE001 - the binding raises plain RuntimeError/ValueError
         raise InputError(f"{vmfb}: not an IREE module for this machine's runtime ({e})") from None
-    function = entry_function(vmfb, list(module.function_names), function)
+    # IREE exports the arena's size query beside the entry (<fn>$async_transients_size).
+    names = [n for n in module.function_names if not n.endswith("_transients_size")]
+    function = entry_function(vmfb, names, function)
     fn = module.lookup_function(function)
     layout = arena_layout(fn.reflection, vmfb)
     need = int(layout["arena_bytes"])
