@@ -41,6 +41,7 @@ from serenity_mlir.backend.packs import PACK_OP, read_pack, set_pack_offsets
 from serenity_mlir.errors import InputError, InternalError
 from serenity_mlir.ir.entry import tensor_spec
 from serenity_mlir.ir.tensors import TensorSpec
+from serenity_mlir.memory.arena import step_bounds
 
 # Placeholders written at the flow phase and replaced at the stream phase.
 # Multiples of 64 below 2**31 (a 32-bit VM index holds them), and far from
@@ -218,7 +219,8 @@ class ArenaRegion:
     function: ir.Operation
     pack: ir.Operation | None  # None: the region has no transients (the arena is the inputs and results)
     clones: list[ir.Operation]
-    steps: int  # top-level ops of the stream.cmd.execute region
+    steps: int  # top-level ops (commands) of the stream.cmd.execute region
+    last_index: int  # the last lifetime index of the pack (IREE's async ops; >= steps - 1)
     input_last_read: list[int | None]
     output_first_write: list[int | None]
     input_spans: list[ir.Operation]
@@ -273,20 +275,6 @@ def arena_region(module: ir.Operation, entry: ArenaEntry) -> ArenaRegion:
                 if src == spans[key] and o.results[0] in captured:
                     arg_of[key] = captured[o.results[0]]
     steps = [c.operation for c in body.operations if c.operation.name != "stream.yield"]
-    touched: list[set[ir.Value]] = []
-    for step in steps:
-        used: set[ir.Value] = set()
-        for o in [step, *_walk(step)]:
-            used.update(o.operands)
-        touched.append(used)
-
-    def steps_using(key: str) -> list[int]:
-        if key not in arg_of:
-            return []
-        return [i for i, used in enumerate(touched) if arg_of[key] in used]
-
-    reads = steps_using("in0")
-    writes = [steps_using(f"out{k}") for k in range(len(entry.outputs))]
     # The slab's pack: the one whose offsets the region's commands use.
     region_packs = []
     for o in ops:
@@ -298,6 +286,8 @@ def arena_region(module: ir.Operation, entry: ArenaEntry) -> ArenaRegion:
         raise InputError(f"--arena-entry: expected one transient pack for the region, found {len(region_packs)}")
     pack = region_packs[0] if region_packs else None
     clones = []
+    slices = []
+    slice_of: dict[ir.Value, int] = {}
     if pack is not None:
         pack_key = _pack_key(pack)
         clones = [
@@ -306,19 +296,40 @@ def arena_region(module: ir.Operation, entry: ArenaEntry) -> ArenaRegion:
             for o in _walk(f)
             if o.name == PACK_OP and o != pack and read_pack(o)[1] and _pack_key(o) == pack_key
         ]
-    slices = read_pack(pack)[0] if pack is not None else []
+        slices = read_pack(pack)[0]
+        slice_of = {r: i for i, r in enumerate(list(pack.results)[1:])}
+    # What each command touches: the arena's resources, and slices (by the
+    # pack offsets its operands use, directly or through an addition).
+    uses: list[set[ir.Value]] = []
+    touched: list[set[int]] = []
+    for step in steps:
+        used: set[ir.Value] = set()
+        for o in [step, *_walk(step)]:
+            used.update(o.operands)
+        for v in list(used):
+            owner = getattr(v.owner, "operation", v.owner)
+            if isinstance(owner, ir.Operation) and owner.name == "arith.addi":
+                used.update(owner.operands)
+        uses.append(used)
+        touched.append({slice_of[v] for v in used if v in slice_of})
     last = max([len(steps) - 1, *(s.end for s in slices)])
-    if last >= len(steps):
-        raise InternalError(
-            f"--arena-entry: the pack's lifetimes reach step {last} but the region has {len(steps)} steps"
-        )
+    lower, upper = step_bounds(touched, slices, last)
+
+    def steps_using(key: str) -> list[int]:
+        if key not in arg_of:
+            return []
+        return [i for i, used in enumerate(uses) if arg_of[key] in used]
+
+    reads = steps_using("in0")
+    writes = [steps_using(f"out{k}") for k in range(len(entry.outputs))]
     return ArenaRegion(
         function=fn,
         pack=pack,
         clones=clones,
         steps=len(steps),
-        input_last_read=[max(reads) if reads else None],
-        output_first_write=[min(w) if w else None for w in writes],
+        last_index=last,
+        input_last_read=[upper[max(reads)] if reads else None],
+        output_first_write=[lower[min(w)] if w else None for w in writes],
         input_spans=[spans["in0"]],
         output_spans=[spans[f"out{k}"] for k in range(len(entry.outputs))],
         slab_span=spans["slab"],

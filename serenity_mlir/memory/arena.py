@@ -159,3 +159,39 @@ def check_io_rule(
             a, z = io_interval(other, last_step)[:2]
             if overlap(o, b.size, oo, other.size) and a <= last and first <= z:
                 raise InternalError(f"arena placement: {b.name} and {other.name} overlap while both alive")
+
+
+def step_bounds(touched: Sequence[set[int]], slices: Sequence[Any], last: int) -> tuple[list[int], list[int]]:
+    """Bounds on the lifetime index of each command of the region.
+
+    IREE numbers the lifetimes of a pack over the ops of the *async*
+    execution region; some of those ops leave no command behind (a concat's
+    in-place updates), so the k-th command is not step k. Each command
+    ``k`` touches the slices ``touched[k]`` (indices into ``slices``), so its
+    index lies in every such slice's ``[start, end]``, and the commands keep
+    the async ops' order, one op each (strictly increasing indices).
+    Returns ``(lower, upper)`` per command, propagated both ways over that
+    order; ``last``: the region's last index. The input's pseudo-slice ends
+    at the upper bound of its last reader and a result's starts at the lower
+    bound of its first writer: safe whatever the exact index is, and exact
+    when every command has an op of its own (lower == upper). If the
+    bounds contradict the one-op-per-command assumption, they are propagated
+    without it (non-decreasing), which is always safe."""
+    iv = as_intervals(slices)
+    n = len(touched)
+
+    def propagate(strict: int) -> tuple[list[int], list[int]]:
+        lower = [0] * n
+        upper = [last] * n
+        for k in range(n):
+            lo = max([iv[s][0] for s in touched[k]], default=0)
+            lower[k] = max(lo, lower[k - 1] + strict) if k else lo
+        for k in reversed(range(n)):
+            hi = min([iv[s][1] for s in touched[k]], default=last)
+            upper[k] = min(hi, upper[k + 1] - strict) if k < n - 1 else hi
+        return lower, upper
+
+    lower, upper = propagate(1)
+    if any(lo > hi for lo, hi in zip(lower, upper, strict=True)):
+        lower, upper = propagate(0)
+    return lower, upper

@@ -56,7 +56,7 @@ class ArenaLayout:
     alignment: int  # of the arena's start and of every offset
     inputs: tuple[tuple[IoTensor, int], ...]  # (tensor, offset)
     outputs: tuple[tuple[IoTensor, int], ...]
-    steps: int  # of the execution region
+    steps: int  # lifetime indices of the execution region (IREE's async ops)
     input_last_read: tuple[int | None, ...]
     output_first_write: tuple[int | None, ...]
     lower_bound_bytes: int  # the most bytes alive at one time, inputs and results included
@@ -149,7 +149,7 @@ def place_arena_and_compile(
         ap = place_arena(
             slices,
             io,
-            region.steps - 1,
+            region.last_index,
             ALIGNMENT,
             settings.placement,
             moves=settings.moves,
@@ -157,7 +157,7 @@ def place_arena_and_compile(
             exact=settings.exact,
             exact_seconds=settings.exact_seconds,
         )
-        layout = layout_of(entry, region.steps, region.input_last_read, region.output_first_write, ap)
+        layout = layout_of(entry, region.last_index + 1, region.input_last_read, region.output_first_write, ap)
         layouts.append(layout)
         n_in = len(entry.inputs)
         write_arena_layout(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from serenity_mlir.errors import InternalError
-from serenity_mlir.memory.arena import IoBuffer, check_io_rule, io_interval, place_arena
+from serenity_mlir.memory.arena import IoBuffer, check_io_rule, io_interval, place_arena, step_bounds
 from serenity_mlir.memory.placement import max_live
 
 # Steps 0..3. A chain: step 0 reads the input and writes a, step 1 reads a
@@ -81,3 +81,23 @@ def test_every_placer_respects_the_rule(placement: str) -> None:
     ap = place_arena(slices, io, 10, placement=placement)
     assert ap.total >= ap.lower_bound
     assert len(ap.io_offsets) == 3 and len(ap.slab_offsets) == 30
+
+
+def test_step_bounds_exact_when_every_op_is_a_command() -> None:
+    # Four commands, lifetimes over four async ops: each command's index is exact.
+    lower, upper = step_bounds([{0}, {0, 1}, {1, 2}, {2}], SLICES, 3)
+    assert lower == upper == [0, 1, 2, 3]
+
+
+def test_step_bounds_with_elided_ops() -> None:
+    # Five async ops, three commands: op 2 (an in-place concat update) left no
+    # command. Command 1 reads slice 0 (last use 1) and writes slice 1 (from
+    # 1); command 2 reads slice 1 up to op 4.
+    slices = [(0, 1, 64), (1, 4, 64), (3, 4, 64)]
+    lower, upper = step_bounds([{0}, {0, 1}, {1, 2}], slices, 4)
+    assert lower == [0, 1, 3] and upper == [0, 1, 4]
+    for k in range(3):
+        assert lower[k] <= upper[k]
+    # Bounds that contradict one op per command fall back to non-decreasing ones.
+    lower, upper = step_bounds([{0}, {0}, {0}], [(0, 1, 64)], 1)
+    assert all(lo <= hi for lo, hi in zip(lower, upper, strict=True))
