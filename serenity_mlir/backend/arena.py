@@ -51,8 +51,8 @@ OUTPUT_PLACEHOLDER = 0x3E000000
 TOTAL_PLACEHOLDER = 0x3F000000
 _STRIDE = 64
 
-# The function's reflection: the arena's layout, as JSON (the runtime's
-# arena runner reads it), and the inputs a runner makes (the arena, bytes).
+# The functions' reflection key of the arena's layout, as JSON (the report's
+# arena_entry; runtime/arena.py reads it: same name there, the layers are apart).
 ARENA_REFLECTION = "serenity.arena_entry"
 
 
@@ -347,9 +347,9 @@ def write_arena_layout(
 ) -> None:
     """Writes the arena layout in: the pack and its clones become constants
     (``total``, ``slab_offsets``), the subspans get their offsets and the
-    slab's range ``[0, total]``, and every public function of the entry
-    records ``layout`` (JSON) in its reflection, with the arena as its one
-    input (``TOTALxi8``) for the runners."""
+    slab's range ``[0, total]``, and every function that records the entry
+    signature records ``layout`` too (JSON, :data:`ARENA_REFLECTION`), so a
+    runner finds the offsets in the module itself."""
     for op in [region.pack, *region.clones] if region.pack is not None else []:
         set_pack_offsets(op, total, slab_offsets)
     with module.context, region.function.location:
