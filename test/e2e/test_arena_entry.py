@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_tool
 
 from serenity_mlir import api
 from serenity_mlir.errors import InputError
@@ -85,6 +85,21 @@ def test_branches_runner_and_undersized_arena(
     # The input ends at the arena's end here: one byte less cannot hold it.
     with pytest.raises(InputError, match="cannot hold"):
         run_arena(vmfb, arena_bytes=total - 64)
+
+
+def test_cli_flag(tmp_path: Path) -> None:
+    """The console script's --arena-entry (built, not measured: the figures
+    are the same as through the API above)."""
+    report = tmp_path / "r.json"
+    p = run_tool(
+        "serenity-mlir", "compile", str(BRANCHES), "-o", str(tmp_path / "b.vmfb"), "--arena-entry",
+        "--target", "cortex-m7", "--no-measure", "-q", "--report", str(report),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    r = json.loads(report.read_text())
+    a = _check_layout(r)
+    assert a["arena_bytes"] == 393_216 and r["fits_sram"] is not None
+    assert (tmp_path / "b.o").is_file() and (tmp_path / "b.h").is_file()
 
 
 def test_not_an_arena_module(branches_builds: tuple[dict[str, Any], dict[str, Any], Path], tmp_path: Path) -> None:
