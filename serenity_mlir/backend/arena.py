@@ -143,7 +143,7 @@ def make_arena_entry(module: ir.Operation, function: str) -> ArenaEntry:
     exports = [o.operation for o in block.operations if o.operation.name == "hal.tensor.export"]
     if len(views) != 1 or len(imports) != 1 or imports[0].operands[0] != views[0]:
         raise InputError(
-            f"--arena-entry supports an entry point with one tensor input; {function} takes "
+            f"--arena-entry supports an entry point that reads one tensor input; {function} takes "
             f"{len(views)} buffer view argument(s) and reads {len(imports)}"
         )
     if not exports:
@@ -168,6 +168,8 @@ def make_arena_entry(module: ir.Operation, function: str) -> ArenaEntry:
             target, operand, value = ex, 0, src
         if value == imp.results[0]:
             raise InputError(f"--arena-entry: {function} returns its input as it is; nothing to place")
+        if any(target.operands[operand] == value for target, operand, _ in sources):
+            raise InputError(f"--arena-entry: {function} returns the same tensor twice; not supported")
         spec = _static_spec(value.type, f"result {k} of {function}")
         sources.append((target, operand, spec))
         outputs.append(IoTensor(_name(ex, f"output{k}"), spec))
