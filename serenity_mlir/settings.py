@@ -194,6 +194,9 @@ class CompileSettings:
     # Shapes for inputs with dynamic dimensions, by input name (a dynamic
     # batch is pinned to 1 without one).
     input_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # An entry point whose one argument is the arena, holding the input and
+    # the results (pipeline/arena.py; README.md, "Arena entry point").
+    arena_entry: bool = False
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     placement: PlacementSettings = field(default_factory=PlacementSettings)
     rewrite: RewriteSettings = field(default_factory=RewriteSettings)

@@ -281,9 +281,11 @@ def _offset_slices(v: ir.Value, results: dict[int, tuple[int, int]], depth: int 
     return []
 
 
-def slice_uses(module: ir.Operation) -> list[SliceUse]:
+def slice_uses(module: ir.Operation, only: ir.Operation | None = None) -> list[SliceUse]:
     """For every static pack of a stream-phase module's functions (before
-    placement), the dispatches that read or write each slice."""
+    placement), the dispatches that read or write each slice; ``only``: that
+    pack alone (an arena entry point's region pack: its clones size the
+    arena and are touched by no dispatch)."""
     packs = find_packs(module)
     results: dict[int, tuple[int, int]] = {}
     for p, (_f, op) in enumerate(packs):
@@ -314,6 +316,8 @@ def slice_uses(module: ir.Operation) -> list[SliceUse]:
     for p, (fname, op) in enumerate(packs):
         if not fname:
             continue  # a util.initializer's pack: module state, not the call's slab
+        if only is not None and op != only:
+            continue
         slices, _static = read_pack(op)
         for i, s in enumerate(slices):
             uses = sorted(set(touched.get((p, i), [])))

@@ -19,6 +19,7 @@ from serenity_mlir.backend.stream import PlacedBuild
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import SlabPrediction, peak_position, slices_for_order
 from serenity_mlir.passes.schedule import ScheduleOutcome
+from serenity_mlir.pipeline.arena import ArenaLayout, arena_built, place_arena_and_compile
 from serenity_mlir.pipeline.lower import Lowered
 from serenity_mlir.pipeline.place import GroundTruth, place_and_compile
 from serenity_mlir.pipeline.rewrite import RewriteChoice, Variant, rewrite_then_schedule
@@ -43,6 +44,7 @@ class BuiltModule:
     placed: PlacedBuild | None  # None: IREE laid out the slab
     truth: GroundTruth | None  # IREE's slices against the memory model (placed builds)
     rewrite: RewriteChoice | None = None
+    arena: ArenaLayout | None = None  # --arena-entry: the arena's layout
 
     @property
     def prediction(self) -> SlabPrediction:
@@ -60,7 +62,10 @@ class BuiltModule:
     @property
     def predicted_peak_bytes(self) -> int:
         """The slab plus what lives outside it for the whole call (inputs,
-        results, globals IREE fills at initialisation)."""
+        results, globals IREE fills at initialisation); for an arena entry
+        point the arena (inputs and results inside) plus those globals."""
+        if self.arena is not None:
+            return self.arena.arena_bytes + self.sched.body.constant_bytes
         return self.predicted_slab_bytes + self.sched.body.fixed_bytes
 
     @property
@@ -111,14 +116,24 @@ def build_module(
         choice = rewrite_then_schedule(lowered.input_file, baseline, work, target, settings, log=detail)
         if choice.applied:
             sched, sched_file = choice.best.outcome, choice.best.flow_file
-    if settings.memory_budget is not None:
+    if settings.memory_budget is not None and not settings.arena_entry:
         # Fail before the long compile when the prediction already says no
-        # (placement can only do better than the order's live bytes).
+        # (placement can only do better than the order's live bytes; an
+        # arena entry point also reuses the input's, so only its build is
+        # checked, by the driver).
         live = sched.body.predict(sched.result.order).live_bytes + sched.body.fixed_bytes
         check_memory_budget(
             live, settings.memory_budget, f"{subject} on {target.name} (peak at dispatch {peak_site(sched)})"
         )
     out = work.build_dir(tag) / out_name
+    if settings.arena_entry:
+        # Our placement lays out the arena (inputs and results included)
+        # whichever placer the settings name; no packing search: the order's
+        # live bytes are not the arena's bound any more.
+        step(f"placing the arena (input and results inside) and compiling for {target.name}")
+        ap = place_arena_and_compile(sched, sched_file, out, target, settings.placement, work.stream_dir(tag))
+        built = arena_built(describe_build(sched_file, ap.build.build, target), ap.layout)
+        return BuiltModule(sched, sched_file, built, ap.build, ap.truth, choice, arena=ap.layout)
     if not placing:
         step(f"compiling for {target.name}")
         return BuiltModule(sched, sched_file, build_for_target(sched_file, out, target), None, None, choice)

@@ -29,6 +29,7 @@ from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputEr
 from serenity_mlir.files import atomic_write, publish_copy
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.pipeline import measure as run_stage
+from serenity_mlir.pipeline.arena import run_arena_module
 from serenity_mlir.pipeline.chain import BuiltModule, build_module
 from serenity_mlir.pipeline.importer import import_model, model_files
 from serenity_mlir.pipeline.lower import Lowered, lower, lower_linalg_to_flow
@@ -217,6 +218,10 @@ def _compile_model(
         progress.detail("running the same .tflite file in TFLite Micro")
         tflm = run_tflm(model, seed=settings.measure.seed)
         report.set(tflm_arena_bytes=tflm.arena_head_bytes, tflm_arena_tail_bytes=tflm.arena_tail_bytes)
+    if run is not None and module.arena is not None and target.runnable != "local":
+        run = None  # the arena runner is the host's (runtime/arena.py)
+        report.measured_peak_bytes = None
+        report.notes.append(f"arena entry point on {target.name}: measured on the host only")
     if run is not None:
         patched = patch is not None and patch.applied
         _measure(report, run, built, model, reference, target, settings, progress, work, module, patched)
@@ -286,7 +291,8 @@ def _measure(
     by_tolerance = (module.rewritten or patched) and target.runnable == "local"
     what = "patched" if patched else "rewritten"
     outputs = work.outputs if by_tolerance else None
-    m = run(vmfb, function, None, seed, outputs)
+    # An arena entry point takes the arena, not the inputs: its own runner.
+    m = (run_arena_module if module.arena is not None else run)(vmfb, function, None, seed, outputs)
     report.set(**measured_fields(m, report.predicted_peak_bytes))
     report.peak_without_input_bytes = m.peak_bytes - m.input_bytes
     if not settings.measure.verify_outputs:
@@ -322,7 +328,8 @@ def _measure(
         )
     # Never ship a module that measures above IREE's own build of the model.
     report.shipped, report.shipped_peak_bytes = "serenity", m.peak_bytes
-    if c.reference_peak < m.peak_bytes and target.output == "vmfb":
+    # (An arena entry point is a different calling convention: never swapped.)
+    if c.reference_peak < m.peak_bytes and target.output == "vmfb" and module.arena is None:
         built["module"] = work.reference
         report.shipped, report.shipped_peak_bytes = "iree-default", c.reference_peak
         report.notes.append(

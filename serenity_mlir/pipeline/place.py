@@ -43,7 +43,9 @@ class GroundTruth:
         return not self.differences
 
 
-def compare_with_model(body: BodyGraph, stream_module: ir.Operation, order: Sequence[int] | None = None) -> GroundTruth:
+def compare_with_model(
+    body: BodyGraph, stream_module: ir.Operation, order: Sequence[int] | None = None, pack: ir.Operation | None = None
+) -> GroundTruth:
     """Compares IREE's real slices (``stream_module``: the scheduled flow
     module that ``body`` was built from, lowered to the packs, not yet
     placed) with the memory model's slab buffers for the module's order
@@ -51,7 +53,7 @@ def compare_with_model(body: BodyGraph, stream_module: ir.Operation, order: Sequ
     buffer IREE gives no slice, and a size or lifetime (first and last
     dispatch) that differs are reported, naming the dispatch. ``body`` is the
     graph the scheduler already built and ``order`` the order it applied
-    (None: the body's own)."""
+    (None: the body's own); ``pack``: compare that pack's slices only."""
     seq = list(range(len(body.node_ops))) if order is None else list(order)
     ordinal: dict[int, int] = {}
     labels: dict[int, str] = {}
@@ -73,7 +75,7 @@ def compare_with_model(body: BodyGraph, stream_module: ir.Operation, order: Sequ
         ds = sorted(ordinal[v] for v in nodes if v in ordinal)
         if ds:
             model.append((b.size, ds[0], ds[-1], b.name))
-    uses = slice_uses(stream_module)
+    uses = slice_uses(stream_module, pack)
     real = [(u.size, u.dispatches[0], u.dispatches[-1], u) for u in uses if u.dispatches]
     diffs: list[str] = [
         f"slice {u.index} of pack {u.pack} ({u.size} B, [{u.start}, {u.end}]) is touched by no dispatch"

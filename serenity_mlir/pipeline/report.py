@@ -125,6 +125,11 @@ class Report:
     # persistent structures), to hold beside ram_bytes.
     tflm_arena_bytes: int = ABSENT
     tflm_arena_tail_bytes: int = ABSENT
+    # --arena-entry (pipeline.arena.ArenaLayout.to_json): the entry point
+    # whose one argument is the arena, its size (arena_bytes, which is then
+    # ram_bytes less any transients IREE still allocates outside it), and the
+    # offset and size of every input and result inside it.
+    arena_entry: dict[str, Any] = ABSENT
     memory_budget_bytes: int = ABSENT
     # The measurement (the module run here; input/output bytes above are
     # then the measured ones).
@@ -271,7 +276,8 @@ def assemble(
     placed, truth = module.placed, module.truth
     if placed is not None and truth is not None:
         report.set(
-            placement="serenity",
+            # An arena entry point is laid out by our placer with any setting (iree: its greedy).
+            placement="serenity" if module.arena is None else placed.placement,
             slab_bytes=placed.slab_bytes,
             slab_live_bytes=placed.slab_live_bytes,
             iree_slab_bytes=placed.iree_slab_bytes,
@@ -283,7 +289,10 @@ def assemble(
     else:
         report.set(placement="iree", slab_bytes=chosen.slab_bytes, iree_slab_bytes=chosen.slab_bytes)
     report.set(**built.library_fields())
-    if built.transient_bytes is not None:
+    if module.arena is not None:
+        # IREE's statistics leave the emplaced arena out: no transients of theirs to report.
+        report.arena_entry = module.arena.to_json()
+    elif built.transient_bytes is not None:
         report.iree_transient_bytes = built.transient_bytes
     return report
 

@@ -61,6 +61,12 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "ram_bytes; needs the tflite-micro package",
     )
     p.add_argument(
+        "--arena-entry",
+        action="store_true",
+        help="an entry point whose one argument is the arena: the caller writes the input and reads the results "
+        "at the offsets the report gives (arena_entry), and the input's bytes are reused once it is read",
+    )
+    p.add_argument(
         "--input-shape",
         type=input_shape_arg,
         action="append",
@@ -188,6 +194,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         work_limit=a.work_limit or None,
         input_shapes=tuple(a.input_shape),
         compare_tflm=a.compare_tflm,
+        arena_entry=a.arena_entry,
         patches=a.patches,
         patch_overhead=a.patch_overhead,
         measure=not a.no_measure,
