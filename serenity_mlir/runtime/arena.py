@@ -31,9 +31,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir.errors import CompilerToolError, InputError
+from serenity_mlir.errors import InputError
 from serenity_mlir.ir.tensors import NUMPY_DTYPES, TensorSpec
-from serenity_mlir.ir.tools import run_tool
+from serenity_mlir.runtime.local import run_child
 from serenity_mlir.runtime.modules import entry_function, outputs_digest, random_inputs, run_record
 
 ARENA_REFLECTION = "serenity.arena_entry"  # written by backend.arena
@@ -164,18 +164,7 @@ def run_arena(
         args += ["--save-outputs", str(save_outputs)]
     if arena_bytes is not None:
         args += ["--arena-bytes", str(arena_bytes)]
-    cmd = [sys.executable, "-m", "serenity_mlir.runtime.arena", *args]
-    what = f"running the arena entry point {p.name} in the IREE runtime"
-    proc = run_tool(what, cmd, timeout, check=False)
-    try:
-        answer = json.loads(proc.stdout)
-    except ValueError:
-        answer = None
-    if isinstance(answer, dict) and "error" in answer:
-        raise InputError(str(answer["error"]))
-    if proc.returncode != 0 or not isinstance(answer, dict):
-        raise CompilerToolError(what, cmd, proc.stderr)
-    return answer
+    return run_child(args, f"running the arena entry point {p.name} in the IREE runtime", timeout, __name__)
 
 
 def main(argv: list[str] | None = None) -> int:

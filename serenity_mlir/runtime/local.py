@@ -96,9 +96,12 @@ def _measure_in_process(
     return record
 
 
-def _child(args: list[str], what: str, timeout: float) -> dict[str, Any]:
-    """Runs this module as a fresh process and reads its JSON answer."""
-    cmd = [sys.executable, "-m", "serenity_mlir.runtime.local", *args]
+def run_child(args: list[str], what: str, timeout: float, module: str = __name__) -> dict[str, Any]:
+    """Runs ``module`` (by default this one) as a fresh process, so the IREE
+    runtime and its allocator statistics stay out of this process, and reads
+    its JSON answer: an ``error`` key is the input's fault (InputError), any
+    other failure the tool's (CompilerToolError with its stderr)."""
+    cmd = [sys.executable, "-m", module, *args]
     proc = run_tool(what, cmd, timeout, check=False)
     try:
         answer = json.loads(proc.stdout)
@@ -135,7 +138,7 @@ def measure(
         args += ["--input", t]
     if save_outputs:
         args += ["--save-outputs", str(save_outputs)]
-    return _child(args, f"running {p.name} in the IREE runtime", timeout)
+    return run_child(args, f"running {p.name} in the IREE runtime", timeout)
 
 
 def _latency_in_process(vmfbs: list[Path], function: str, inputs: list[str], seed: int, repeat: int) -> dict[str, Any]:
@@ -179,7 +182,7 @@ def compare_latency(
     args = [*map(str, vmfbs), "--latency", "--function", function, "--seed", str(seed), "--repeat", str(repeat)]
     for t in inputs:
         args += ["--input", t]
-    medians: list[float | None] = _child(args, f"timing {len(vmfbs)} modules in the IREE runtime", timeout)[
+    medians: list[float | None] = run_child(args, f"timing {len(vmfbs)} modules in the IREE runtime", timeout)[
         "latency_seconds_median"
     ]
     return medians
