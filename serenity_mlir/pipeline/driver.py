@@ -32,7 +32,7 @@ from serenity_mlir.pipeline import measure as run_stage
 from serenity_mlir.pipeline.arena import run_arena_module
 from serenity_mlir.pipeline.chain import BuiltModule, build_module
 from serenity_mlir.pipeline.importer import import_model, model_files
-from serenity_mlir.pipeline.lower import Lowered, lower, lower_linalg_to_flow
+from serenity_mlir.pipeline.lower import Lowered, lower_input, lower_linalg_to_flow, write_input
 from serenity_mlir.pipeline.patches import PatchRecord, patch_stage
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.report import Report, assemble, measured_fields
@@ -165,13 +165,13 @@ def _compile_model(
     # the reference stays IREE's default build.
     memory_flags = memory_flags_for(settings.memory_flags, imported.kind)
     progress(f"lowering to the dispatch level for {target.name}")
+    notes: list[str] = []
+    src = write_input(imported, work)
     try:
-        lowered = lower(imported, work, target.with_flags(memory_flags))
-    except CompilerToolError:
-        if not memory_flags or settings.memory_flags != "auto":
-            raise
-        memory_flags = ()  # the except below says so when the build fails too
-        lowered = lower(imported, work, target)
+        lowered = lower_input(src, work, target.with_flags(memory_flags))
+    except CompilerToolError as e:
+        memory_flags = _drop_memory_flags(e, memory_flags, settings, notes, progress)
+        lowered = lower_input(src, work, target)
     reference = None
     run = run_stage.runner(target) if settings.measure.enabled else None
     if run is not None and settings.measure.verify_outputs:
@@ -182,19 +182,11 @@ def _compile_model(
         progress("compiling the same model without the pass (IREE default) in the background, to compare outputs")
         reference = BackgroundCompile(lowered.input_file, work.reference, target)
         background.append(reference)
-    notes: list[str] = []
     try:
         lowered, patch, module = _build(lowered, target.with_flags(memory_flags), settings, progress, work, out, model)
     except CompilerToolError as e:
-        if not memory_flags or settings.memory_flags != "auto":
-            raise
-        # IREE failed with the memory flags on a model they were expected to
-        # compile: build it again without them (one more lowering and build).
-        flags = " ".join(memory_flags)
-        notes.append(f"IREE failed with the memory flags ({flags}): built without them ({e.first_error()})")
-        progress.detail(notes[-1])
-        memory_flags = ()
-        lowered = lower(imported, work, target)
+        memory_flags = _drop_memory_flags(e, memory_flags, settings, notes, progress)
+        lowered = lower_input(src, work, target)  # the reference may still be reading src
         lowered, patch, module = _build(lowered, target, settings, progress, work, out, model)
     if not settings.quiet and module.truth is not None:
         for warning in module.truth.differences:
@@ -227,6 +219,21 @@ def _compile_model(
         _measure(report, run, built, model, reference, target, settings, progress, work, module, patched)
     _publish(built, final)
     return report
+
+
+def _drop_memory_flags(
+    e: CompilerToolError, memory_flags: tuple[str, ...], settings: CompileSettings, notes: list[str], progress: Progress
+) -> tuple[str, ...]:
+    """After IREE failed with ``memory_flags``: re-raises unless ``auto``
+    added them (the user's ``on`` is kept, and a failure without them is not
+    theirs); else notes why the model is built without them (one more
+    lowering and build) and returns the flags to build with: none."""
+    if not memory_flags or settings.memory_flags != "auto":
+        raise e
+    flags = " ".join(memory_flags)
+    notes.append(f"IREE failed with the memory flags ({flags}): built without them ({e.first_error()})")
+    progress.detail(notes[-1])
+    return ()
 
 
 def _build(

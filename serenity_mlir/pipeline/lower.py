@@ -44,9 +44,14 @@ def lower_to_flow(input_file: Path, out: Path, target: Target) -> float:
 
 
 def lower(imported: Imported, work: WorkFolder, target: Target) -> Lowered:
-    src = write_input(imported, work)
-    seconds = lower_to_flow(src, work.flow, target)
-    return Lowered(src, work.flow, seconds)
+    return lower_input(write_input(imported, work), work, target)
+
+
+def lower_input(src: Path, work: WorkFolder, target: Target) -> Lowered:
+    """The imported module already in the work folder, lowered to the flow
+    phase again (e.g. with other flags): the input file is not rewritten, so
+    a compile still reading it (the background reference) is undisturbed."""
+    return Lowered(src, work.flow, lower_to_flow(src, work.flow, target))
 
 
 def lower_to_linalg(input_file: Path, out: Path, target: Target, extra_flags: list[str] | None = None) -> Path:
