@@ -25,7 +25,7 @@ from iree.compiler import ir
 
 from serenity_mlir.errors import InternalError
 from serenity_mlir.ir.mlir import format_location
-from serenity_mlir.memory.placement import Placement, place
+from serenity_mlir.memory.placement import Placement, place_with
 from serenity_mlir.memory.slab import ALIGNMENT
 from serenity_mlir.settings import DEFAULT_PLACEMENT, PlacementSettings
 
@@ -217,15 +217,7 @@ def iter_placements(
         if not static:
             yield PackPlacement(fname, where, tuple(slices), None, "dynamic slice sizes: left to IREE")
             continue
-        p = place(
-            slices,
-            alignment,
-            settings.placement,
-            moves=settings.moves,
-            seed=settings.seed,
-            exact=settings.exact,
-            exact_seconds=settings.exact_seconds,
-        )
+        p = place_with(slices, settings, alignment)
         if settings.placed:
             set_pack_offsets(op, p.total, list(p.offsets))
         yield PackPlacement(fname, where, tuple(slices), p)

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from serenity_mlir.errors import InternalError
-from serenity_mlir.memory.placement import EXACT_MAX_SLICES, Interval, Placement, as_intervals, place
+from serenity_mlir.memory.placement import EXACT_MAX_SLICES, Interval, Placement, as_intervals, place_with
 from serenity_mlir.memory.slab import ALIGNMENT, align
-from serenity_mlir.settings import EXACT_SECONDS, PLACEMENT_MOVES
+from serenity_mlir.settings import DEFAULT_PLACEMENT, PlacementSettings
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,9 @@ def place_arena(
     slices: Sequence[Any],
     io: Sequence[IoBuffer],
     last_step: int,
+    settings: PlacementSettings = DEFAULT_PLACEMENT,
     alignment: int = ALIGNMENT,
-    placement: str = "serenity",
-    moves: int = PLACEMENT_MOVES,
-    seed: int = 0,
-    exact: bool = True,
     exact_max_slices: int = EXACT_MAX_SLICES,
-    exact_seconds: float = EXACT_SECONDS,
 ) -> ArenaPlacement:
     """Places the slab's ``slices`` (inclusive lifetimes over the region's
     steps ``0 .. last_step``) and the inputs and results ``io`` together,
@@ -101,16 +97,7 @@ def place_arena(
     if iv:
         last_step = max(last_step, max(e for _s, e, _z in iv))
     pseudo = [io_interval(b, last_step) for b in io]
-    p = place(
-        [*iv, *pseudo],
-        alignment,
-        placement,
-        moves=moves,
-        seed=seed,
-        exact=exact,
-        exact_max_slices=exact_max_slices,
-        exact_seconds=exact_seconds,
-    )
+    p = place_with([*iv, *pseudo], settings, alignment, exact_max_slices)
     n = len(iv)
     out = ArenaPlacement(p.offsets[:n], p.offsets[n:], p.total, p, last_step, tuple(pseudo))
     check_io_rule(iv, out.slab_offsets, io, out.io_offsets, last_step, out.total, alignment)

@@ -43,7 +43,7 @@ from typing import Any
 
 from serenity_mlir.errors import InternalError
 from serenity_mlir.memory.slab import ALIGNMENT, Slice, align, pack_slab
-from serenity_mlir.settings import EXACT_SECONDS, PLACEMENT_MOVES, PLACEMENT_NAMES
+from serenity_mlir.settings import DEFAULT_PLACEMENT, EXACT_SECONDS, PLACEMENT_MOVES, PLACEMENT_NAMES, PlacementSettings
 
 # Local-search moves per pack and CP-SAT's deterministic time budget (its own
 # work units) are settings (serenity_mlir.settings); here is CP-SAT's size
@@ -318,6 +318,28 @@ def place(
         optimal=optimal,
         seconds=time.perf_counter() - t0,
         moves=used,
+    )
+
+
+
+def place_with(
+    slices: Sequence[Any],
+    settings: PlacementSettings = DEFAULT_PLACEMENT,
+    alignment: int = ALIGNMENT,
+    exact_max_slices: int = EXACT_MAX_SLICES,
+) -> Placement:
+    """:func:`place` with a settings record's placer and budgets: what the
+    compile job's callers (the packs, the arena) use, so the knobs travel
+    as one record and each default stays written once, in ``settings``."""
+    return place(
+        slices,
+        alignment,
+        settings.placement,
+        moves=settings.moves,
+        seed=settings.seed,
+        exact=settings.exact,
+        exact_max_slices=exact_max_slices,
+        exact_seconds=settings.exact_seconds,
     )
 
 

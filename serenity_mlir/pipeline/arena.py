@@ -38,12 +38,9 @@ from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.ir.mlir import format_location
 from serenity_mlir.memory.arena import ArenaPlacement, IoBuffer, place_arena
 from serenity_mlir.memory.slab import ALIGNMENT
-from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline.measure import Run
-from serenity_mlir.pipeline.place import GroundTruth, compare_with_model
+from serenity_mlir.pipeline.place import GroundTruth, PlaceJob, compare_with_model
 from serenity_mlir.runtime.arena import run_arena
-from serenity_mlir.settings import PlacementSettings
-from serenity_mlir.targets import Target
 
 
 @dataclass(frozen=True)
@@ -114,18 +111,12 @@ def layout_of(entry: ArenaEntry, region_steps: int, reads: list[int | None], wri
     )
 
 
-def place_arena_and_compile(
-    sched: ScheduleOutcome,
-    scheduled_flow: Path,
-    out: Path,
-    target: Target,
-    settings: PlacementSettings,
-    stream_dir: Path,
-) -> ArenaPlaced:
+def place_arena_and_compile(job: PlaceJob) -> ArenaPlaced:
     """Rewrites the scheduled flow module's entry into an arena entry point
     (written beside it, ``*.arena.flow.mlir``), compiles it with the arena
-    placed (stream-phase files in ``stream_dir``) and returns the arena's
+    placed (stream-phase files in ``job.stream_dir``) and returns the arena's
     layout with the build."""
+    sched, scheduled_flow, settings = job.sched, job.flow_file, job.settings
     ctx = mlir_io.new_context()
     module = mlir_io.load_module(scheduled_flow, ctx)
     entry = make_arena_entry(module, sched.function)
@@ -146,17 +137,7 @@ def place_arena_and_compile(
             IoBuffer(t.name, "output", t.nbytes, step)
             for t, step in zip(entry.outputs, region.output_first_write, strict=True)
         ]
-        ap = place_arena(
-            slices,
-            io,
-            region.last_index,
-            ALIGNMENT,
-            settings.placement,
-            moves=settings.moves,
-            seed=settings.seed,
-            exact=settings.exact,
-            exact_seconds=settings.exact_seconds,
-        )
+        ap = place_arena(slices, io, region.last_index, settings, ALIGNMENT)
         layout = layout_of(entry, region.last_index + 1, region.input_last_read, region.output_first_write, ap)
         layouts.append(layout)
         n_in = len(entry.inputs)
@@ -181,7 +162,7 @@ def place_arena_and_compile(
             ]
         return PackLayout(settings.placement, packs)
 
-    build = compile_placed(arena_flow, out, target, settings, keep_dir=stream_dir, placer=placer)
+    build = compile_placed(arena_flow, job.out, job.target, settings, keep_dir=job.stream_dir, placer=placer)
     return ArenaPlaced(build, truths[0], layouts[0], arena_flow)
 
 

@@ -21,7 +21,7 @@ from serenity_mlir.memory.slab import SlabPrediction, peak_position, slices_for_
 from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline.arena import ArenaLayout, arena_built, place_arena_and_compile
 from serenity_mlir.pipeline.lower import Lowered
-from serenity_mlir.pipeline.place import GroundTruth, place_and_compile
+from serenity_mlir.pipeline.place import GroundTruth, PlaceJob, place_and_compile
 from serenity_mlir.pipeline.rewrite import RewriteChoice, Variant, rewrite_then_schedule
 from serenity_mlir.pipeline.schedule import schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder
@@ -131,14 +131,14 @@ def build_module(
         # whichever placer the settings name; no packing search: the order's
         # live bytes are not the arena's bound any more.
         step(f"placing the arena (input and results inside) and compiling for {target.name}")
-        ap = place_arena_and_compile(sched, sched_file, out, target, settings.placement, work.stream_dir(tag))
+        ap = place_arena_and_compile(PlaceJob(sched, sched_file, out, target, settings.placement, work.stream_dir(tag)))
         built = arena_built(describe_build(sched_file, ap.build.build, target), ap.layout)
         return BuiltModule(sched, sched_file, built, ap.build, ap.truth, choice, arena=ap.layout)
     if not placing:
         step(f"compiling for {target.name}")
         return BuiltModule(sched, sched_file, build_for_target(sched_file, out, target), None, None, choice)
     step(f"placing the slab and compiling for {target.name}")
-    placed = place_and_compile(sched, sched_file, out, target, settings.placement, work.stream_dir(tag))
+    placed = place_and_compile(PlaceJob(sched, sched_file, out, target, settings.placement, work.stream_dir(tag)))
     module = BuiltModule(
         sched, sched_file, describe_build(sched_file, placed.build.build, target), placed.build, placed.truth, choice
     )
@@ -170,7 +170,7 @@ def _try_packing_search(
     alt_file = work.scheduled(alt_tag)
     alt = schedule_flow_file(lowered.flow_file, alt_file, settings.schedule)
     out = work.build_dir(alt_tag) / out_name
-    placed = place_and_compile(alt, alt_file, out, target, settings.placement, work.stream_dir(alt_tag))
+    placed = place_and_compile(PlaceJob(alt, alt_file, out, target, settings.placement, work.stream_dir(alt_tag)))
     if placed.build.slab_bytes >= module.placed.slab_bytes:
         return module
     return replace(

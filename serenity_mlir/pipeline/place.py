@@ -134,18 +134,27 @@ class Placed:
     truth: GroundTruth
 
 
-def place_and_compile(
-    sched: ScheduleOutcome,
-    scheduled_flow: Path,
-    out: Path,
-    target: Target,
-    settings: PlacementSettings,
-    stream_dir: Path,
-) -> Placed:
+@dataclass(frozen=True)
+class PlaceJob:
+    """What a place stage takes (this module's and :mod:`.arena`'s): the
+    schedule and the flow file it wrote, where the build goes, for which
+    target, with which placement settings, and where the stream-phase files
+    are kept."""
+
+    sched: ScheduleOutcome
+    flow_file: Path
+    out: Path
+    target: Target
+    settings: PlacementSettings
+    stream_dir: Path
+
+
+def place_and_compile(job: PlaceJob) -> Placed:
     """Compiles the scheduled flow file with every pack placed by the
-    serenity-place pass (the stream-phase files go to ``stream_dir``), and
+    serenity-place pass (the stream-phase files go to ``job.stream_dir``), and
     checks IREE's slices, read from the packs before they are placed,
-    against the memory model of the order ``sched`` applied."""
+    against the memory model of the order ``job.sched`` applied."""
+    sched, settings = job.sched, job.settings
     truths: list[GroundTruth] = []
     place = SerenityPlace.of(settings)
 
@@ -157,5 +166,5 @@ def place_and_compile(
             return PackLayout(settings.placement, [])
         return place.apply(module)
 
-    build = compile_placed(scheduled_flow, out, target, settings, keep_dir=stream_dir, placer=placer)
+    build = compile_placed(job.flow_file, job.out, job.target, settings, keep_dir=job.stream_dir, placer=placer)
     return Placed(build, truths[0])

@@ -10,6 +10,7 @@ import pytest
 from serenity_mlir.errors import InternalError
 from serenity_mlir.memory.arena import IoBuffer, check_io_rule, io_interval, place_arena, step_bounds
 from serenity_mlir.memory.placement import max_live
+from serenity_mlir.settings import PlacementSettings
 
 # Steps 0..3. A chain: step 0 reads the input and writes a, step 1 reads a
 # and writes b, step 2 reads b and writes c, step 3 reads c and writes the
@@ -78,7 +79,7 @@ def test_every_placer_respects_the_rule(placement: str) -> None:
     # A wider random-ish set: every answer passes the rule check inside place_arena.
     slices = [(i % 7, i % 7 + (i * 5) % 4, 64 * (1 + (i * 13) % 9)) for i in range(30)]
     io = [IoBuffer("x", "input", 500, 2), IoBuffer("y", "output", 300, 8), IoBuffer("z", "output", 64, 9)]
-    ap = place_arena(slices, io, 10, placement=placement)
+    ap = place_arena(slices, io, 10, PlacementSettings(placement=placement))
     assert ap.total >= ap.lower_bound
     assert len(ap.io_offsets) == 3 and len(ap.slab_offsets) == 30
 
