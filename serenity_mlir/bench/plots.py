@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iree.compiler import ir
+
 from serenity_mlir.analysis import BodyGraph, build_body_graph, find_body_function
 from serenity_mlir.errors import InputError
 from serenity_mlir.ir import mlir as mlir_io
@@ -78,6 +80,16 @@ class PeakMark:
     text: str
 
 
+@dataclass(frozen=True)
+class Span:
+    """A stretch of dispatches shaded behind the curves: steps ``first`` to
+    ``last``, counted from 1 and inclusive."""
+
+    first: int
+    last: int
+    label: str
+
+
 @dataclass
 class LivePlot:
     title: str
@@ -86,6 +98,7 @@ class LivePlot:
     peak: PeakMark | None = None
     subtitle: str = ""
     from_zero: bool = True  # the y axis starts at 0 (else where matplotlib puts it)
+    span: Span | None = None  # a shaded stretch of the schedule (the patch stage)
 
 
 def live_bytes_plot(plot: LivePlot, out: Path, size: tuple[float, float] = (7, 3.5), dpi: int = 100) -> Path:
@@ -100,6 +113,8 @@ def live_bytes_plot(plot: LivePlot, out: Path, size: tuple[float, float] = (7, 3
             line = ax.plot(steps, [x / 1024 for x in c.profile], c.style, label=c.label)
             for lv in c.levels:
                 ax.axhline(lv.bytes / 1024, ls=lv.style, lw=0.8, color=line[0].get_color(), label=lv.label)
+        if plot.span is not None:
+            ax.axvspan(plot.span.first - 0.5, plot.span.last + 0.5, color="0.88", zorder=0, label=plot.span.label)
         if plot.bound is not None:
             ax.axhline(plot.bound / 1024, ls="-.", lw=0.8, color="0.45", label=f"lower bound ({_kib(plot.bound)})")
         if plot.peak is not None:
@@ -154,11 +169,15 @@ def peaks_bar_plot(
     return out
 
 
-def _body(flow: Path, function: str | None, model: str) -> BodyGraph:
+def _body(flow: Path, function: str | None, model: str, keep: list[ir.Operation] | None = None) -> BodyGraph:
+    """The body graph of ``flow``'s entry; ``keep`` receives the module when
+    the caller reads the graph's ops (they die with the module)."""
     if not flow.is_file():
         raise InputError(f"{flow}: the compile's flow-level module is missing (was it run with --keep-temps?)")
     module = mlir_io.load_module(flow, mlir_io.new_context())
     _, func = find_body_function(module, function)
+    if keep is not None:
+        keep.append(module)
     return build_body_graph(func, model)
 
 
@@ -188,10 +207,16 @@ def compile_plot(report: dict[str, Any], temps: Path, out: Path) -> Path:
     model = str(report.get("memory_model") or "iree")
     imported = _body(temps / "model.flow.mlir", function, model)
     chosen = imported
+    alive: list[ir.Operation] = []  # the patched module, while its ops are read
+    patches = report.get("patches") or {}
+    if patches.get("grid"):
+        # The patched module (pipeline.patches: the work folder's "patched"
+        # variant) is the graph the order is of.
+        chosen = _body(temps / "model.patched.flow.mlir", function, model, alive)
     rewritten = bool(report.get("rewrite_sites_applied"))
     if rewritten:
         tag = "rw" + "_".join(str(s["index"]) for s in report.get("rewrite_sites", []) if s.get("accepted"))
-        chosen = _body(temps / f"model.{tag}.flow.mlir", function, model)
+        chosen = _body(temps / f"model.{tag}.flow.mlir", function, model, alive)
     index = {name: i for i, name in enumerate(chosen.graph.names)}
     names = list(report.get("order") or [])
     if sorted(names) != sorted(index):
@@ -209,11 +234,13 @@ def compile_plot(report: dict[str, Any], temps: Path, out: Path) -> Path:
     label = "SERENITY order" if scheduler == "serenity" else f"'{scheduler}' order"
     if rewritten:
         label += f" after rewriting {report['rewrite_sites_applied']} site(s)"
+    if patches.get("grid"):
+        label += f", {patches['grid']} patches"
     measured = report.get("measured_peak_bytes")
     levels = []
     if measured is not None and measured != report.get("predicted_peak_bytes"):
         levels.append(Level(f"measured peak ({_kib(int(measured))})", int(measured), ":"))
-    c_imported = curve(imported, program, "imported order", ":", [])
+    c_imported = curve(imported, program, "imported order" + (", no patches" if patches.get("grid") else ""), ":", [])
     c_chosen = curve(chosen, order, label, "-", levels)
     plot = LivePlot(
         title=f"{Path(str(report.get('model', 'model'))).name} on {report.get('target', '?')}: "
@@ -221,6 +248,8 @@ def compile_plot(report: dict[str, Any], temps: Path, out: Path) -> Path:
         curves=[c_imported, c_chosen],
         bound=report.get("lower_bound_bytes"),
     )
+    if patches.get("grid"):
+        plot.span = _patch_span(chosen, order, patches)
     pos = peak_position(slices_for_order(chosen.buffers, order))
     if pos is not None:
         plot.peak = PeakMark(pos + 1, c_chosen.profile[pos], _peak_text(report))
@@ -234,3 +263,55 @@ def compile_plot(report: dict[str, Any], temps: Path, out: Path) -> Path:
         parts.append("shipped: IREE's default build (it measured lower)")
     plot.subtitle = ", ".join(parts)
     return live_bytes_plot(plot, out, size=(8, 4.2))
+
+
+def patch_stage_nodes(body: BodyGraph, tiles: int) -> set[int]:
+    """The dispatches of a patched graph's patch stage: the R x C patches'
+    dispatches and everything upstream of the assembled split output.
+
+    The patch rewrite assembles the split op's output by inserting each
+    patch into one empty tensor; IREE emplaces those inserts, so in the flow
+    module they are a chain of ``tiles`` dispatches, each writing in place
+    (a tied result) into the previous one's result, the first into a
+    ``flow.tensor.empty``. The stage is that chain's last dispatch and its
+    ancestors. Empty when no such chain is found (nothing is marked then)."""
+    node_of = {op: i for i, op in enumerate(body.node_ops)}
+    tied_to: dict[int, ir.Operation | None] = {}  # node -> the owner of the operand its result is tied to
+    for i, op in enumerate(body.node_ops):
+        if op.name != "flow.dispatch" or "tied_operands" not in op.attributes:
+            continue
+        workload = ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"])[0]
+        for t in ir.ArrayAttr(op.attributes["tied_operands"]):
+            k = ir.IntegerAttr(t).value
+            if k >= 0:
+                owner = op.operands[workload + k].owner
+                tied_to[i] = owner if isinstance(owner, ir.Operation | ir.OpView) else None
+    for i, owner in tied_to.items():
+        if owner is None or owner.name != "flow.tensor.empty":
+            continue
+        chain = [i]
+        while len(chain) < tiles:
+            nxt = [j for j, o in tied_to.items() if o is not None and node_of.get(o) == chain[-1]]
+            if len(nxt) != 1:
+                break
+            chain.append(nxt[0])
+        if len(chain) == tiles:
+            stage, todo = {chain[-1]}, [chain[-1]]
+            while todo:
+                for p in body.graph.preds[todo.pop()]:
+                    if p not in stage:
+                        stage.add(p)
+                        todo.append(p)
+            return stage
+    return set()
+
+
+def _patch_span(body: BodyGraph, order: list[int], patches: dict[str, Any]) -> Span | None:
+    """The patch stage's stretch of ``order`` (first to last of its dispatches)."""
+    rows, cols = (int(x) for x in str(patches["grid"]).split("x"))
+    stage = patch_stage_nodes(body, rows * cols)
+    steps = [k + 1 for k, v in enumerate(order) if v in stage]
+    if not steps:
+        return None
+    where = f" @ layer {patches['split']}" if patches.get("split") is not None else ""
+    return Span(min(steps), max(steps), f"patch stage: {patches['grid']}{where}, {len(stage)} dispatches")

@@ -166,3 +166,33 @@ def test_compile_patches_bad_value_is_refused_before_work(tmp_path: Path) -> Non
     with pytest.raises(InputError, match="--patch-overhead"):
         api.compile_model(model, tmp_path / "x.vmfb", patches="auto", patch_overhead=float("nan"))
     assert not (tmp_path / "x.vmfb").exists()
+
+
+def test_plot_marks_the_patch_stage(tmp_path: Path) -> None:
+    """``compile --patches RxC --plot``: the chosen curve is the patched
+    graph's (its order names the patched dispatches) and the patch stage is
+    found in it: the R x C in-place inserts that assemble the split op's
+    output, and everything upstream, a stretch at the start of the order."""
+    pytest.importorskip("matplotlib")
+    from serenity_mlir.bench import plots
+    from serenity_mlir.tools.cli import main
+
+    model = Path(__file__).resolve().parents[2] / "samples" / "mobilenetv2.onnx"
+    keep, png = tmp_path / "kept", tmp_path / "m.png"
+    args = ["compile", str(model), "-o", str(tmp_path / "m.vmfb"), "--report", str(tmp_path / "r.json"),
+            "--patches", "2x2@8", "--no-measure", "-q", "--keep-temps", str(keep), "--plot", str(png)]  # fmt: skip
+    assert main(args) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import json
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["patches"]["grid"] == "2x2"
+    kept: list = []
+    body = plots._body(keep / "model.patched.flow.mlir", report["entry_function"], "iree", kept)
+    stage = plots.patch_stage_nodes(body, 4)
+    # 2x2 patches of the stage plus what follows: the stage is a strict,
+    # non-empty part of the graph, closed under predecessors.
+    assert 4 <= len(stage) < body.graph.num_nodes
+    assert all(p in stage for v in stage for p in body.graph.preds[v])
+    # A 3x3 chain is not in a 2x2 patched graph: nothing is marked.
+    assert plots.patch_stage_nodes(body, 9) == set()
