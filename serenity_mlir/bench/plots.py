@@ -22,6 +22,7 @@ from serenity_mlir.analysis import BodyGraph, build_body_graph, find_body_functi
 from serenity_mlir.errors import InputError
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import peak_position, slices_for_order
+from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.scheduler.graph import live_profile
 
 PLOTS_INSTALL = "pip install 'serenity-mlir[plots]'"
@@ -205,18 +206,19 @@ def compile_plot(report: dict[str, Any], temps: Path, out: Path) -> Path:
     from the flow-level modules there, the orders from the report."""
     function = report.get("entry_function")
     model = str(report.get("memory_model") or "iree")
-    imported = _body(temps / "model.flow.mlir", function, model)
+    work = WorkFolder(temps)
+    imported = _body(work.flow, function, model)
     chosen = imported
     alive: list[ir.Operation] = []  # the patched module, while its ops are read
     patches = report.get("patches") or {}
     if patches.get("grid"):
         # The patched module (pipeline.patches: the work folder's "patched"
         # variant) is the graph the order is of.
-        chosen = _body(temps / "model.patched.flow.mlir", function, model, alive)
+        chosen = _body(work.variant("patched", "flow"), function, model, alive)
     rewritten = bool(report.get("rewrite_sites_applied"))
     if rewritten:
         tag = "rw" + "_".join(str(s["index"]) for s in report.get("rewrite_sites", []) if s.get("accepted"))
-        chosen = _body(temps / f"model.{tag}.flow.mlir", function, model, alive)
+        chosen = _body(work.variant(tag, "flow"), function, model, alive)
     index = {name: i for i, name in enumerate(chosen.graph.names)}
     names = list(report.get("order") or [])
     if sorted(names) != sorted(index):

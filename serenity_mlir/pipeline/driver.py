@@ -18,6 +18,7 @@ measurement against it, the never-worse-than-IREE rule and publishing.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -261,9 +262,14 @@ def _build(
             function=settings.schedule.function,
         )
         if patch.applied:
-            flow = patch.flow_file or lower_linalg_to_flow(
-                patch.file, work.variant("patched", "flow"), target, None, "lowering the patched module to flow"
-            )
+            # The patched graph's flow module sits at one place in the work
+            # folder (the plot reads it there): auto lowered it while costing,
+            # a fixed grid is lowered now.
+            flow = work.variant("patched", "flow")
+            if patch.flow_file is not None:
+                shutil.copyfile(patch.flow_file, flow)
+            else:
+                lower_linalg_to_flow(patch.file, flow, target, None, "lowering the patched module to flow")
             # The chain goes on from the patched module; the reference stays
             # IREE's build of the model as imported.
             lowered = Lowered(patch.file, flow, lowered.seconds)
