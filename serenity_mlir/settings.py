@@ -41,6 +41,16 @@ PACK_SEARCH_SECONDS = 30.0
 # Patch-based inference, auto: at most this fraction more MACs than the
 # patched ops computed once.
 PATCH_OVERHEAD = 0.2
+# ... and only when the patched graph's predicted peak is at least this
+# fraction below the unpatched one: every patch is more dispatches (compile
+# time, latency), which a peak a few percent lower does not pay for.
+PATCH_MIN_GAIN = 0.05
+# Among the costed candidates, those within this fraction of the lowest peak
+# count as equal, and the one with the fewest patches wins.
+PATCH_NEAR_BEST = 0.02
+# No candidate is costed when the unpatched stage's estimated worst point is
+# below this share of the graph's predicted peak: the peak is past the stage.
+PATCH_STAGE_SHARE = 0.5
 
 MEMORY_MODELS = ("iree", "paper")
 PLACEMENT_NAMES = ("serenity", "heuristic", "iree")
@@ -149,6 +159,8 @@ class PatchSettings:
 
     mode: str = "off"
     overhead: float = PATCH_OVERHEAD
+    # auto: the least relative peak reduction worth patching for.
+    min_gain: float = PATCH_MIN_GAIN
 
     @property
     def enabled(self) -> bool:
@@ -159,6 +171,9 @@ class PatchSettings:
             raise InputError(f"--patches must be off, auto, RxC or RxC@N (e.g. 2x2@3), got '{self.mode}'")
         if not (isinstance(self.overhead, int | float) and math.isfinite(self.overhead) and self.overhead >= 0):
             raise InputError(f"--patch-overhead must be a fraction >= 0 (0.2: 20% more MACs), got {self.overhead}")
+        g = self.min_gain
+        if not (isinstance(g, int | float) and math.isfinite(g) and 0 <= g < 1):
+            raise InputError(f"--patch-min-gain must be a fraction in [0, 1) (0.05: 5% lower peak), got {g}")
 
 
 @dataclass(frozen=True)
@@ -275,6 +290,7 @@ def _flat_names() -> dict[str, tuple[str, str]]:
     names["rewrite_time_limit"] = ("rewrite", "time_limit")
     names["patches"] = ("patches", "mode")
     names["patch_overhead"] = ("patches", "overhead")
+    names["patch_min_gain"] = ("patches", "min_gain")
     names["measure"] = ("measure", "enabled")
     names["verify_outputs"] = ("measure", "verify_outputs")
     names["seed"] = ("measure", "seed")

@@ -85,5 +85,9 @@ def run_tool(
     return proc
 
 
-def iree_compile(args: Sequence[str], what: str = "iree-compile") -> subprocess.CompletedProcess[str]:
-    return run_tool(what, [tool_path("iree-compile"), *args])
+def iree_compile(
+    args: Sequence[str],
+    what: str = "iree-compile",
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    return run_tool(what, [tool_path("iree-compile"), *args], started=started)

@@ -10,6 +10,7 @@ for the report and the measurement.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -96,17 +97,26 @@ def build_module(
     tag: str | None = None,
     step: Callable[[str], None] = _quiet,
     detail: Callable[[str], None] = _quiet,
+    scheduled: tuple[ScheduleOutcome, Path] | None = None,
 ) -> BuiltModule:
     """Schedules the lowered module, rewrites it (``settings.rewrite``),
     places its slab (``settings.placement``) and compiles it into
     ``work.build_dir(tag) / out_name``. ``subject`` names the model in a
-    memory-budget error; ``step`` and ``detail`` get progress lines."""
+    memory-budget error; ``step`` and ``detail`` get progress lines.
+    ``scheduled``: the lowered module's schedule with these settings and
+    the file it wrote, when an earlier stage computed it already (the patch
+    stage's unpatched graph); used as it is when our placement lays out the
+    slab (IREE's packer wants the packing search, which it did not run)."""
     placing = settings.placement.placed
     step(f"scheduling with '{settings.schedule.scheduler}'")
     sched_file = work.scheduled(tag)
-    # With our placement the order's live bytes are what the slab costs, so
-    # the scheduler's order stands; IREE's packer needs the packing search.
-    sched = schedule_flow_file(lowered.flow_file, sched_file, settings.schedule, not placing)
+    if scheduled is not None and placing:
+        sched = scheduled[0]
+        shutil.copyfile(scheduled[1], sched_file)
+    else:
+        # With our placement the order's live bytes are what the slab costs, so
+        # the scheduler's order stands; IREE's packer needs the packing search.
+        sched = schedule_flow_file(lowered.flow_file, sched_file, settings.schedule, not placing)
     choice = None
     if settings.rewrite.enabled:
         step("rewriting concat -> convolution sites and scheduling again")

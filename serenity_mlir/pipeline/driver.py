@@ -260,6 +260,8 @@ def _build(
             settings.patches.overhead,
             log=progress.detail,
             function=settings.schedule.function,
+            baseline_flow=lowered.flow_file,
+            min_gain=settings.patches.min_gain,
         )
         if patch.applied:
             # The patched graph's flow module sits at one place in the work
@@ -275,7 +277,10 @@ def _build(
             lowered = Lowered(patch.file, flow, lowered.seconds)
         else:
             progress.detail(f"patches: none applied ({patch.reason})")
-    module = build_module(lowered, settings, target, work, out.name, model.name, step=progress, detail=progress.detail)
+    reuse = patch.baseline if patch is not None and not patch.applied else None
+    module = build_module(
+        lowered, settings, target, work, out.name, model.name, step=progress, detail=progress.detail, scheduled=reuse
+    )
     return lowered, patch, module
 
 

@@ -8,7 +8,9 @@ the device target in the module at this phase.
 
 from __future__ import annotations
 
+import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +68,16 @@ def lower_to_linalg(input_file: Path, out: Path, target: Target, extra_flags: li
     return out
 
 
-def lower_linalg_to_flow(src: Path, out: Path, target: Target, extra_flags: list[str] | None, what: str) -> Path:
-    """``iree-compile --compile-from=input --compile-to=flow`` (a rewritten module)."""
+def lower_linalg_to_flow(
+    src: Path,
+    out: Path,
+    target: Target,
+    extra_flags: list[str] | None,
+    what: str,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> Path:
+    """``iree-compile --compile-from=input --compile-to=flow`` (a rewritten
+    module); ``started`` gets the process (to kill it from another thread)."""
     flags = [*target.flag_list(), *(extra_flags or [])]
-    iree_compile([str(src), "--compile-from=input", "--compile-to=flow", *flags, "-o", str(out)], what=what)
+    iree_compile([str(src), "--compile-from=input", "--compile-to=flow", *flags, "-o", str(out)], what, started)
     return out

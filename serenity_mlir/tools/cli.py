@@ -17,7 +17,14 @@ from pathlib import Path
 from serenity_mlir.errors import GraphError, InputError, SerenityError
 from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.schedule import SCHEDULERS
-from serenity_mlir.settings import PATCH_OVERHEAD, REWRITE_RTOL, REWRITE_TIME_LIMIT, TIME_LIMIT, CompileSettings
+from serenity_mlir.settings import (
+    PATCH_MIN_GAIN,
+    PATCH_OVERHEAD,
+    REWRITE_RTOL,
+    REWRITE_TIME_LIMIT,
+    TIME_LIMIT,
+    CompileSettings,
+)
 from serenity_mlir.tools.errors import check_stdout, install_signal_handlers, report_error, write_stdout
 from serenity_mlir.units import input_shape_arg, nonneg_int_arg, seconds_arg, size_arg
 
@@ -45,7 +52,8 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default="off",
         metavar="off|auto|RxC[@N]",
         help="patch-based inference of the input stage: auto picks the split op and the grid (up to 8x8) with the "
-        "lowest predicted peak within --patch-overhead more MACs; RxC[@N] forces a grid (at split op N); "
+        "lowest predicted peak within --patch-overhead more MACs (see --patch-min-gain); RxC[@N] forces a grid "
+        "(at split op N); "
         "default off",
     )
     p.add_argument(
@@ -53,6 +61,13 @@ def _add_compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         type=float,
         default=PATCH_OVERHEAD,
         help=f"with --patches auto: at most this fraction more MACs from recomputed halos (default {PATCH_OVERHEAD:g})",
+    )
+    p.add_argument(
+        "--patch-min-gain",
+        type=float,
+        default=PATCH_MIN_GAIN,
+        help="with --patches auto: patch only when the predicted peak drops by at least this fraction "
+        f"(default {PATCH_MIN_GAIN:g}: 5%%); among candidates within 2%% of the lowest, the fewest patches win",
     )
     p.add_argument(
         "--compare-tflm",
@@ -197,6 +212,7 @@ def _run_compile(a: argparse.Namespace) -> int:
         arena_entry=a.arena_entry,
         patches=a.patches,
         patch_overhead=a.patch_overhead,
+        patch_min_gain=a.patch_min_gain,
         measure=not a.no_measure,
         verify_outputs=not a.no_verify_outputs,
         seed=a.seed,

@@ -137,9 +137,26 @@ def test_auto_keeps_the_model_when_patches_do_not_pay(tmp_path: Path) -> None:
     onnx.save(b.build(b.gemm(x, 10)), tmp_path / "late.onnx")
     r = _stage(tmp_path / "late.onnx", tmp_path / "w", "auto")
     assert not r.applied and r.grid is None
-    assert r.costed >= 1 and r.baseline_predicted_peak_bytes is not None
-    assert "no patching costed below the unpatched graph" in r.reason
+    # The stage holds far less than the graph's peak: no candidate is even
+    # lowered (the unpatched graph is, to know its peak).
+    assert r.costed == 0 and r.candidates >= 1 and r.baseline_predicted_peak_bytes is not None
+    assert "the peak is past the input stage" in r.reason
     assert r.file.name == "model.patch_input.linalg.mlir"
+
+
+def test_auto_wants_a_real_gain(tmp_path: Path) -> None:
+    """Patches that lower the predicted peak by less than ``min_gain`` are
+    not taken: the same stage that patches well at the default is left
+    alone when nothing short of a 99% cut would do, and says why."""
+    model = mobilenetv2_stage(tmp_path / "m.onnx", size=32)
+    imported = import_model(model, quiet=True)
+    src = tmp_path / "model.input.mlir"
+    src.write_text(imported.mlir if isinstance(imported.mlir, str) else "")
+    r = patch_stage(src, WorkFolder(tmp_path), HOST, ScheduleSettings(time_limit=10), min_gain=0.99)
+    assert not r.applied and r.costed >= 1
+    assert r.predicted_peak_bytes is not None and r.baseline_predicted_peak_bytes is not None
+    assert r.predicted_peak_bytes < r.baseline_predicted_peak_bytes  # a gain, but not 99%
+    assert "less than 99% below the unpatched graph" in r.reason
 
 
 def test_compile_patches_auto_through_the_api(tmp_path: Path) -> None:
