@@ -191,7 +191,11 @@ def patch_stage(
     procs: list[subprocess.Popen[str]] = []
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(picked), os.cpu_count() or 1)))
     try:
-        futures = {k: pool.submit(_lower, srcs[k], work, target, extra_flags, tags[k], procs.append) for k in tags}
+        futures = {
+            k: pool.submit(lower_linalg_to_flow, srcs[k], work.variant(tag, "flow"), target, extra_flags,
+                           f"lowering {tag} to the flow phase", procs.append)
+            for k, tag in tags.items()
+        }  # fmt: skip
         flows = {k: f.result() for k, f in futures.items()}
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -294,18 +298,6 @@ def _fixed(
     )  # fmt: skip
 
 
-def _lower(
-    src: Path,
-    work: WorkFolder,
-    target: Target,
-    extra_flags: list[str] | None,
-    tag: str,
-    started: Callable[[subprocess.Popen[str]], None] | None = None,
-) -> Path:
-    what = f"lowering {tag} to the flow phase"
-    return lower_linalg_to_flow(src, work.variant(tag, "flow"), target, extra_flags, what, started)
-
-
 def _cost_flow(flow: Path, work: WorkFolder, settings: ScheduleSettings, tag: str) -> Variant:
     """The memory model's cost of a flow module: scheduled, placed by the
     placement's cheap part (as the rewrite search)."""
@@ -318,4 +310,6 @@ def _cost(
     src: Path, work: WorkFolder, target: Target, settings: ScheduleSettings, extra_flags: list[str] | None, tag: str
 ) -> Variant:
     """The memory model's cost of a linalg module: lowered to flow, then :func:`_cost_flow`."""
-    return _cost_flow(_lower(src, work, target, extra_flags, tag), work, settings, tag)
+    what = f"lowering {tag} to the flow phase"
+    flow = lower_linalg_to_flow(src, work.variant(tag, "flow"), target, extra_flags, what)
+    return _cost_flow(flow, work, settings, tag)
