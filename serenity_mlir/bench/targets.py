@@ -5,8 +5,10 @@ The numbers an edge user deploys by, side by side in one run:
 - microcontrollers (static library, not runnable here): code size of the
   object, and the arena IREE computed for the module (slab + results) with
   the imported order and with the SERENITY order; the reduction is what a
-  Cortex-M user gains; and the arena with ``--rewrite`` (identity graph
-  rewriting) on top, with the sites it kept;
+  Cortex-M user gains; the arena with ``--rewrite`` (identity graph
+  rewriting) on top, with the sites it kept; and the RAM with ``--patches
+  auto`` (patch-based inference), alone and with ``--arena-entry`` (the
+  input and results inside the arena);
 - Cortex-A (aarch64, under qemu): the measured peak and the outputs, compared
   with the host build of the same scheduled model (same inputs);
 - host: the measured peak.
@@ -42,13 +44,23 @@ OUTPUT_RTOL = 1e-5
 
 
 def _build(
-    model: Path, out: Path, target: str, scheduler: str, placement: str = "serenity", rewrite: bool = False
+    model: Path,
+    out: Path,
+    target: str,
+    scheduler: str,
+    placement: str = "serenity",
+    rewrite: bool = False,
+    patches: str = "off",
+    arena_entry: bool = False,
 ) -> dict[str, Any]:
     """Builds without running: the runs below save their outputs."""
+    base = config_settings(scheduler, placement, rewrite, TIME_LIMIT)
     settings = replace(
-        config_settings(scheduler, placement, rewrite, TIME_LIMIT),
+        base,
         target=target,
         measure=MeasureSettings(enabled=False, verify_outputs=False),
+        patches=replace(base.patches, mode=patches),
+        arena_entry=arena_entry,
     )
     return compile_model(model, out, settings)
 
@@ -94,6 +106,21 @@ def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any
         row["rewrite_sites_applied"] = w["rewrite_sites_applied"]
         if w["iree_arena_bytes"] and r["iree_arena_bytes"]:
             row["rewrite_gain"] = round(r["iree_arena_bytes"] / w["iree_arena_bytes"], 3)
+        # Patch-based inference (--patches auto), and with the input and the
+        # results inside the arena too (--arena-entry): the board's RAM.
+        q = _build(model, workdir / f"{target.name}.patches.vmfb", target.name, "serenity", patches="auto")
+        row["ram_bytes_patches"] = q["ram_bytes"]
+        row["patches_grid"] = q["patches"]["grid"]
+        row["patches_split"] = q["patches"]["split"]
+        row["patch_mac_overhead"] = q["patch_mac_overhead"]
+        row["patches_reason"] = q["patches"]["reason"]
+        try:
+            qa = _build(model, workdir / f"{target.name}.patches-arena.vmfb", target.name, "serenity",
+                        patches="auto", arena_entry=True)  # fmt: skip
+            row["ram_bytes_arena_entry_patches"] = qa["ram_bytes"]
+        except SerenityError as e:
+            # --arena-entry takes one tensor input and one execution region.
+            row["arena_entry_error"] = str(e).splitlines()[0]
     if host is not None and target.runnable == "qemu-aarch64" and m is not None:
         # Another CPU may sum in another order (vector widths, FMA): compare
         # within the float32 tolerance, and say whether they are bit-identical.
@@ -121,12 +148,19 @@ def _vs_host(r: dict[str, Any]) -> str:
     return f"{'match' if r['outputs_match_host'] else 'DIFFER'} ({r['outputs_max_rel_error_vs_host']:.1e})"
 
 
+def _grid(r: dict[str, Any]) -> str:
+    if "patches_grid" not in r:
+        return "n/a"
+    return "none" if r["patches_grid"] is None else f"{r['patches_grid']}@{r['patches_split']}"
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| model | target | output | code KiB | arena KiB (imported order) | arena KiB (SERENITY order, IREE layout) "
         "| arena KiB (SERENITY) | arena reduction | RAM KiB | fits SRAM | measured peak KiB | peak vs host "
-        "| outputs vs host (max rel. error) | arena KiB (SERENITY + rewrite) | rewrite gain |",
-        "|" + "---|" * 15,
+        "| outputs vs host (max rel. error) | arena KiB (SERENITY + rewrite) | rewrite gain "
+        "| RAM KiB (--patches auto) | grid@split | RAM KiB (--arena-entry --patches auto) |",
+        "|" + "---|" * 18,
     ]
     for r in rows:
         red = r.get("arena_reduction")
@@ -139,7 +173,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {'n/a' if r['fits_sram'] is None else ('yes' if r['fits_sram'] else 'NO')} "
             f"| {_kib(r['measured_peak_bytes'])} | {r.get('peak_vs_host', 'n/a')} "
             f"| {_vs_host(r)} | {_kib(r.get('arena_bytes_rewrite'))} "
-            f"| {'n/a' if gain is None else f'{gain:.2f}x'} |"
+            f"| {'n/a' if gain is None else f'{gain:.2f}x'} | {_kib(r.get('ram_bytes_patches'))} "
+            f"| {_grid(r)} | {_kib(r.get('ram_bytes_arena_entry_patches'))} |"
         )
     return "\n".join(lines)
 
