@@ -177,6 +177,20 @@ class MeasureSettings:
             raise InputError(f"--seed must be an integer >= 0, got {self.seed}")
 
 
+def _check_input_shapes(shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> None:
+    """Positive whole dimensions, and one shape per input (a second
+    ``--input-shape`` for the same input would silently replace the first)."""
+    seen: dict[str, tuple[int, ...]] = {}
+    for name, dims in shapes:
+        text = "x".join(str(d) for d in dims)
+        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in dims):
+            raise InputError(f"--input-shape {name}={text}: the dimensions must be whole numbers >= 1")
+        if name in seen and seen[name] != dims:
+            first = "x".join(str(d) for d in seen[name])
+            raise InputError(f"--input-shape given twice for '{name}' ({first} and {text}): give each input one shape")
+        seen[name] = dims
+
+
 @dataclass(frozen=True)
 class CompileSettings:
     """The whole ``serenity-mlir compile`` job."""
@@ -216,6 +230,7 @@ class CompileSettings:
             raise InputError(f"--memory-flags must be one of {', '.join(MEMORY_FLAG_MODES)}, got '{self.memory_flags}'")
         if self.memory_budget is not None and self.memory_budget <= 0:
             raise InputError(f"--memory-budget must be a positive size, got {self.memory_budget}")
+        _check_input_shapes(self.input_shapes)
 
     @staticmethod
     def from_options(**options: Any) -> CompileSettings:
