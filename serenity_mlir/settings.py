@@ -24,7 +24,7 @@ from typing import Any
 from serenity_mlir.errors import InputError
 from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.schedule import SCHEDULERS
-from serenity_mlir.units import ByteSize, parse_size
+from serenity_mlir.units import MAX_DIM, ByteSize, parse_size
 
 # The defaults, each written once.
 TIME_LIMIT = 60.0  # seconds the scheduler's search may take
@@ -183,8 +183,8 @@ def _check_input_shapes(shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> None
     seen: dict[str, tuple[int, ...]] = {}
     for name, dims in shapes:
         text = "x".join(str(d) for d in dims)
-        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in dims):
-            raise InputError(f"--input-shape {name}={text}: the dimensions must be whole numbers >= 1")
+        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or not 0 < d <= MAX_DIM for d in dims):
+            raise InputError(f"--input-shape {name}={text}: the dimensions must be whole numbers from 1 to {MAX_DIM:,}")
         if name in seen and seen[name] != dims:
             first = "x".join(str(d) for d in seen[name])
             raise InputError(f"--input-shape given twice for '{name}' ({first} and {text}): give each input one shape")

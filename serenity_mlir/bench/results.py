@@ -35,7 +35,7 @@ from typing import Any
 
 from serenity_mlir.backend.compile import compile_input
 from serenity_mlir.bench import plots as bench_plots
-from serenity_mlir.errors import CompilerToolError, InputError, SerenityError
+from serenity_mlir.errors import CompilerToolError, InputError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.memory import joint
 from serenity_mlir.pipeline import measure as run_stage

@@ -257,16 +257,22 @@ def _build(
     patch = None
     if settings.patches.enabled:
         progress(f"patching the input stage ({settings.patches.mode})")
-        patch = patch_stage(
-            lowered.input_file,
-            work,
-            target,
-            settings.schedule,
-            settings.patches.mode,
-            settings.patches.overhead,
-            log=progress.detail,
-            function=settings.schedule.function,
-        )
+        try:
+            patch = patch_stage(
+                lowered.input_file,
+                work,
+                target,
+                settings.schedule,
+                settings.patches.mode,
+                settings.patches.overhead,
+                log=progress.detail,
+                function=settings.schedule.function,
+            )
+        except InputError as e:
+            # The pass's words (e.g. a model at the flow phase) with the flag and the file.
+            if not isinstance(e, FunctionChoiceError) and model.name not in str(e):
+                e.args = (f"--patches {settings.patches.mode}: {model.name}: {e}",)
+            raise
         if patch.applied:
             flow = patch.flow_file or lower_linalg_to_flow(
                 patch.file, work.variant("patched", "flow"), target, None, "lowering the patched module to flow"

@@ -22,7 +22,9 @@ after lowering and scheduling; ``--out`` naming a file was a traceback in
 work, for the last three); ``bench`` and ``bench-targets`` ended a failed
 model in two lines; ``bench-tflm`` took missing, non-.tflite and garbage
 files, an unknown target and a missing TFLite Micro as rows, wrote its
-tables and ended without an error line.
+tables and ended without an error line; a dimension beyond 64 bits in
+``--input-shape`` was a traceback; ``--patches`` on a flow-level .mlir file
+ended in the pass's words, naming neither the flag nor the file.
 """
 
 from __future__ import annotations
@@ -130,6 +132,9 @@ CASES: list[Case] = [
          E(r"--input-shape", r"=1x8x32x32", before="import")),
     Case("input-shape-no-dims", "mlir", [C, "dyn.onnx", *OUT, "--input-shape", "input", NM], DYN,
          E(r"--input-shape", r"'input'", before="import")),
+    Case("input-shape-dim-beyond-64-bit", "mlir",
+         [C, "dyn.onnx", *OUT, "--input-shape", "input=99999999999999999999x8x32x32", NM], DYN,
+         E(r"--input-shape", r"99999999999999999999", r"larger", before="import"), forbid=[r"internal"]),
     Case("input-shape-twice-two-shapes", "mlir",
          [C, "dyn.onnx", *OUT, "--input-shape", "input=1x8x32x32", "--input-shape", "input=2x8x32x32", NM], DYN,
          E(r"--input-shape", r"twice", r"'input'", r"1x8x32x32", r"2x8x32x32", before="import")),
@@ -189,6 +194,8 @@ CASES: list[Case] = [
          E(r"--patches 2x2@999", r"m\.onnx", r"999", r"8 layers"), slow=True),
     Case("patches-grid-finer-than-the-map", "mlir", [C, "m.onnx", *OUT, "--patches", "99x2", NM], model(),
          E(r"--patches 99x2", r"m\.onnx", r"finer"), slow=True),
+    Case("patches-on-a-flow-level-mlir", "mlir", [C, "f.mlir", *OUT, "--patches", "2x2", NM],
+         copy_art("flow_mlir", "f.mlir"), E(r"--patches 2x2", r"f\.mlir", r"flow"), slow=True),
     # ---- measure on an --arena-entry module (its one argument is the arena)
     Case("measure-arena-entry", "mlir", ["measure", "a.vmfb"], copy_art("arena_vmfb", "a.vmfb"),
          E(r"a\.vmfb", r"arena entry point", r"--arena-entry"), forbid=[r"--function", r"transients_size"]),
