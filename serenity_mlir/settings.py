@@ -181,6 +181,12 @@ def _check_input_shapes(shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> None
     """Positive whole dimensions, and one shape per input (a second
     ``--input-shape`` for the same input would silently replace the first)."""
     seen: dict[str, tuple[int, ...]] = {}
+    pairs = isinstance(shapes, tuple | list) and all(
+        isinstance(p, tuple | list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], tuple | list)
+        for p in shapes
+    )
+    if not pairs:
+        raise InputError(f"input shapes must be given as {{name: (1, 3, 224, 224)}}, got {shapes!r}")
     for name, dims in shapes:
         text = "x".join(str(d) for d in dims)
         if not dims or any(isinstance(d, bool) or not isinstance(d, int) or not 0 < d <= MAX_DIM for d in dims):
@@ -257,7 +263,8 @@ class CompileSettings:
         if top.get("memory_budget") is not None:
             top["memory_budget"] = ByteSize(parse_size(top["memory_budget"]))
         if isinstance(top.get("input_shapes"), dict):
-            top["input_shapes"] = tuple((k, tuple(v)) for k, v in top["input_shapes"].items())
+            shapes = top["input_shapes"].items()
+            top["input_shapes"] = tuple((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in shapes)
         if top.get("keep_temps") is not None:
             top["keep_temps"] = Path(top["keep_temps"])
         return CompileSettings(

@@ -155,6 +155,8 @@ CASES: list[Case] = [
          copy_art("torch_mlir", "t.mlir"), E(r"t\.mlir", r"\.onnx and \.tflite", before="lowering")),
     Case("input-shape-unknown-name-tflite", "mlir", [C, "m.tflite", *OUT, "--input-shape", "nosuch=1x2", NM],
          tflite(), E(r"m\.tflite", r"'nosuch'", before="lowering")),
+    Case("input-shape-contradicts-tflite", "mlir", [C, "m.tflite", *OUT, "--input-shape", "input=2x32x32x8", NM],
+         tflite(), E(r"m\.tflite", r"1x32x32x8", r"2x32x32x8", before="lowering")),
     Case("dynamic-inner-dim-wrong-rank", "mlir", [C, "dyn.onnx", *OUT, "--input-shape", "input=1x8x32x32x1", NM],
          copy_art("onnx_dynamic_inner", "dyn.onnx"), E(r"dyn\.onnx", r"rank 4", r"rank 5", before="lowering")),
     # ---- .tflite files that are not
