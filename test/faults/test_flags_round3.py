@@ -36,7 +36,7 @@ import pytest
 
 from .conftest import Artifacts
 from .harness import ERROR_LINE, SAMPLES, Sandbox, assert_no_problems, clean_success_problems, fault_problems
-from .test_faults import GARBAGE, NOTES, Case, E, Setup, chain, copy_art, model, write
+from .test_faults import GARBAGE, NOTES, RO, Case, E, Setup, chain, copy_art, model, write
 
 C = "compile"
 NM = "--no-measure"
@@ -258,6 +258,10 @@ CASES: list[Case] = [
          E(r"--target host", r"microcontroller")),
     Case("bench-tflm-out-is-file", "mlir", ["bench-tflm", "m.tflite", "--out", "notes.txt"], chain(tflite(), NOTES),
          E(r"--out notes\.txt", r"not a folder"), forbid=[r"internal"]),
+    Case("bench-tflm-out-read-only", "mlir", ["bench-tflm", "m.tflite", "--out", "ro/bt"], chain(tflite(), RO),
+         E(r"--out ro/bt", r"not writable")),
+    Case("bench-tflm-out-under-file", "mlir", ["bench-tflm", "m.tflite", "--out", "notes.txt/bt"],
+         chain(tflite(), NOTES), E(r"--out notes\.txt/bt", r"is a file")),
     Case("bench-tflm-package-missing", "mlir", ["bench-tflm", "m.tflite", "--out", "bt"], chain(tflite(), NO_TFLM),
          E(TFLM_MISSING, r"pip install"), env=_no_tflm_env()),
     # TFLite Micro fails on it after the checks: the one model failed, no tables written.
@@ -270,6 +274,8 @@ CASES: list[Case] = [
          write("g.onnx", GARBAGE), E(r"g\.onnx", r"not a readable ONNX model")),
     Case("bench-zoo-out-is-file", "mlir", ["bench-zoo", "--no-patches", "m.onnx", "--out", "notes.txt"],
          chain(model(), NOTES), E(r"--out notes\.txt", r"not a folder"), forbid=[r"internal"]),
+    Case("bench-zoo-out-read-only", "mlir", ["bench-zoo", "--no-patches", "m.onnx", "--out", "ro/bz"],
+         chain(model(), RO), E(r"--out ro/bz", r"not writable")),
     Case("bench-zoo-no-patches-with-value", "mlir", ["bench-zoo", "--no-patches=1", "m.onnx"], model(),
          E(r"--no-patches")),
     Case("bench-out-is-file", "mlir", ["bench", "m.onnx", "--out", "notes.txt"], chain(model(), NOTES),
