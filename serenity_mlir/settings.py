@@ -24,7 +24,7 @@ from typing import Any
 from serenity_mlir.errors import InputError
 from serenity_mlir.scheduler.budget import DEFAULT_WORK_LIMIT
 from serenity_mlir.scheduler.schedule import SCHEDULERS
-from serenity_mlir.units import ByteSize, parse_size
+from serenity_mlir.units import MAX_DIM, ByteSize, parse_size
 
 # The defaults, each written once.
 TIME_LIMIT = 60.0  # seconds the scheduler's search may take
@@ -192,6 +192,26 @@ class MeasureSettings:
             raise InputError(f"--seed must be an integer >= 0, got {self.seed}")
 
 
+def _check_input_shapes(shapes: tuple[tuple[str, tuple[int, ...]], ...]) -> None:
+    """Positive whole dimensions, and one shape per input (a second
+    ``--input-shape`` for the same input would silently replace the first)."""
+    seen: dict[str, tuple[int, ...]] = {}
+    pairs = isinstance(shapes, tuple | list) and all(
+        isinstance(p, tuple | list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], tuple | list)
+        for p in shapes
+    )
+    if not pairs:
+        raise InputError(f"input shapes must be given as {{name: (1, 3, 224, 224)}}, got {shapes!r}")
+    for name, dims in shapes:
+        text = "x".join(str(d) for d in dims)
+        if not dims or any(isinstance(d, bool) or not isinstance(d, int) or not 0 < d <= MAX_DIM for d in dims):
+            raise InputError(f"--input-shape {name}={text}: the dimensions must be whole numbers from 1 to {MAX_DIM:,}")
+        if name in seen and seen[name] != dims:
+            first = "x".join(str(d) for d in seen[name])
+            raise InputError(f"--input-shape given twice for '{name}' ({first} and {text}): give each input one shape")
+        seen[name] = dims
+
+
 @dataclass(frozen=True)
 class CompileSettings:
     """The whole ``serenity-mlir compile`` job."""
@@ -231,6 +251,7 @@ class CompileSettings:
             raise InputError(f"--memory-flags must be one of {', '.join(MEMORY_FLAG_MODES)}, got '{self.memory_flags}'")
         if self.memory_budget is not None and self.memory_budget <= 0:
             raise InputError(f"--memory-budget must be a positive size, got {self.memory_budget}")
+        _check_input_shapes(self.input_shapes)
 
     @staticmethod
     def from_options(**options: Any) -> CompileSettings:
@@ -257,7 +278,8 @@ class CompileSettings:
         if top.get("memory_budget") is not None:
             top["memory_budget"] = ByteSize(parse_size(top["memory_budget"]))
         if isinstance(top.get("input_shapes"), dict):
-            top["input_shapes"] = tuple((k, tuple(v)) for k, v in top["input_shapes"].items())
+            shapes = top["input_shapes"].items()
+            top["input_shapes"] = tuple((k, tuple(v) if isinstance(v, list | tuple) else v) for k, v in shapes)
         if top.get("keep_temps") is not None:
             top["keep_temps"] = Path(top["keep_temps"])
         return CompileSettings(

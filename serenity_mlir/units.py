@@ -92,6 +92,10 @@ def size_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+# The largest tensor dimension (ONNX and MLIR keep them as signed 64-bit integers).
+MAX_DIM = 2**63 - 1
+
+
 def input_shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
     """``NAME=1x3x224x224``: an input's shape, for ``--input-shape``."""
     name, eq, dims = text.partition("=")
@@ -103,4 +107,6 @@ def input_shape_arg(text: str) -> tuple[str, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(
             f"expected NAME=DIMS with positive dimensions, e.g. input=1x3x224x224; got '{text}'"
         )
+    if any(d > MAX_DIM for d in shape):
+        raise argparse.ArgumentTypeError(f"a dimension of '{text}' is larger than {MAX_DIM:,} (a 64-bit size)")
     return name.strip(), shape

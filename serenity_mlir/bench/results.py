@@ -35,13 +35,14 @@ from typing import Any
 
 from serenity_mlir.backend.compile import compile_input
 from serenity_mlir.bench import plots as bench_plots
-from serenity_mlir.errors import InputError, SerenityError
+from serenity_mlir.errors import CompilerToolError, InputError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.memory import joint
 from serenity_mlir.pipeline import measure as run_stage
 from serenity_mlir.pipeline.chain import BuiltModule, build_module
 from serenity_mlir.pipeline.importer import import_model
 from serenity_mlir.pipeline.lower import lower
+from serenity_mlir.pipeline.paths import check_out_folder
 from serenity_mlir.pipeline.report import rewrite_fields
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.runtime.compare import max_relative_error
@@ -365,6 +366,17 @@ def plots(rows: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     return written
 
 
+def bench_failed(e: BaseException, work_root: Path) -> BaseException:
+    """What a bench raises when a model fails: the error itself, for the
+    tool's one error line; the work folder is kept (and named in that line)
+    only when a tool failed, whose reproducer reads its files."""
+    if isinstance(e, CompilerToolError):
+        e.args = (e.summary(work_root),)
+    else:
+        shutil.rmtree(work_root, ignore_errors=True)
+    return e
+
+
 def check_models(names: list[str]) -> None:
     """Raises for a name that is neither a model file nor a sample network,
     before anything is written."""
@@ -408,7 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     names = a.models or sorted(IRREGULAR) + sorted(REGULAR)
     check_models(names)
-    a.out.mkdir(parents=True, exist_ok=True)
+    get_target(a.target)
+    check_out_folder(a.out, ("results.json", "results.md"))
     work_root = Path(tempfile.mkdtemp(prefix="serenity-bench-"))
     try:
         models = resolve_models(names, work_root, a.paper_size)
@@ -421,10 +434,10 @@ def main(argv: list[str] | None = None) -> int:
                 bench_model(model, a.target, wd, bar, a.time_limit, a.repeat, a.joint_time_limit, a.rewrite)
             )
         bar.close()
-    except SerenityError as e:
-        print(f"error: {e}\n(intermediate files kept in {work_root})", file=sys.stderr)
-        return e.exit_code
+    except BaseException as e:
+        raise bench_failed(e, work_root) from None
     shutil.rmtree(work_root, ignore_errors=True)
+    a.out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(rows) + "\n\nFragmentation of (d)'s slab:\n\n" + fragmentation_table(rows)
     # Sample names say which networks are regular; any other model counts as irregular.
     summ = summary(rows, {r["model"] for r in rows if r["model"] not in REGULAR})

@@ -28,10 +28,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from serenity_mlir.bench.results import ProgressBar, check_models, config_settings, resolve_models
+from serenity_mlir.bench.results import ProgressBar, bench_failed, check_models, config_settings, resolve_models
 from serenity_mlir.errors import SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.pipeline.driver import compile_model
+from serenity_mlir.pipeline.paths import check_out_folder
 from serenity_mlir.runtime.compare import max_relative_error
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.runtime.qemu import run_emulated
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = [get_target(t) for t in a.targets.split(",") if t] or available_targets()
     # The host runs first: the Cortex-A runs are compared with it.
     targets.sort(key=lambda t: t.name != "host")
+    check_out_folder(a.out, ("targets.json", "targets.md"))
     work_root = Path(tempfile.mkdtemp(prefix="serenity-targets-"))
     try:
         models = resolve_models(names, work_root, paper=False)
@@ -207,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 bar.step(f"{model.stem} -> {t.name}")
         bar.close()
-    except SerenityError as e:
-        print(f"error: {e}\n(intermediate files kept in {work_root})", file=sys.stderr)
-        return e.exit_code
+    except BaseException as e:
+        raise bench_failed(e, work_root) from None
     shutil.rmtree(work_root, ignore_errors=True)
     table = markdown_table(rows)
     a.out.mkdir(parents=True, exist_ok=True)

@@ -36,13 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.backend.flags import CANDIDATE_FLAGS, MEMORY_FLAGS, iree_build
-from serenity_mlir.errors import SerenityError
+from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir.tools import iree_compile
 from serenity_mlir.pipeline import driver
 from serenity_mlir.pipeline.importer import import_model
+from serenity_mlir.pipeline.paths import check_out_folder
 from serenity_mlir.runtime.modules import entry_function
-from serenity_mlir.runtime.tflm import run_tflm
+from serenity_mlir.runtime.tflm import require_tflm, run_tflm
 from serenity_mlir.settings import CompileSettings
 from serenity_mlir.targets import Target, get_target
 
@@ -313,6 +314,25 @@ def report_text(rows: list[dict[str, Any]]) -> str:
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
+def check_tflite_files(models: list[Path]) -> None:
+    """Each model an existing .tflite flatbuffer (its 'TFL3' identifier), or
+    an InputError naming it, before any work."""
+    for m in models:
+        if not m.exists():
+            raise InputError(f"{m}: no such file")
+        if not m.is_file():
+            raise InputError(f"{m}: not a file")
+        if m.suffix.lower() != ".tflite":
+            raise InputError(f"{m}: bench-tflm takes .tflite models (TFLite Micro runs them), not {m.suffix or 'this'}")
+        try:
+            with open(m, "rb") as f:
+                head = f.read(8)
+        except OSError as e:
+            raise InputError(f"{m}: cannot be read ({e.strerror})") from None
+        if head[4:8] != b"TFL3":
+            raise InputError(f"{m}: not a TFLite flatbuffer (no 'TFL3' identifier)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="serenity-mlir bench-tflm", description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", type=Path, help=".tflite files (default: samples/tflm/*.tflite)")
@@ -325,28 +345,45 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     models = a.models or sorted(TFLM_DIR.glob("*.tflite"))
     if not models:
-        print(f"error: no .tflite models (looked in {TFLM_DIR})", file=sys.stderr)
-        return 1
+        raise InputError(f"no .tflite models (looked in {TFLM_DIR})")
+    # Everything that can be checked before the first model's minutes of work.
+    check_tflite_files(models)
+    if not get_target(a.target).links_static:
+        raise InputError(f"--target {a.target}: bench-tflm compares microcontroller builds (e.g. cortex-m7)")
+    require_tflm()
+    check_out_folder(a.out, ("tflm.json", "tflm.md"))
     rows: list[dict[str, Any]] = []
-    text = ""
-    a.out.mkdir(parents=True, exist_ok=True)
     for i, model in enumerate(models, 1):
         work = Path(tempfile.mkdtemp(prefix="serenity-tflm-"))
         t0 = time.perf_counter()
         try:
             row = bench_model(model, work, a.target, MEMORY_FLAGS, a.flag_study)
         except SerenityError as e:
-            row = {"model": model.name.removesuffix(".tflite"), "target": a.target, "error": str(e).splitlines()[0]}
+            why = " ".join(str(e).split()) or type(e).__name__
+            row = {"model": model.name.removesuffix(".tflite"), "target": a.target, "error": why}
         finally:
             shutil.rmtree(work, ignore_errors=True)
         rows.append(row)
-        # Written after every model: a long run keeps what it measured.
-        text = report_text(rows)
-        record = {"memory_flags": list(MEMORY_FLAGS), "rows": rows}
-        atomic_write(a.out / "tflm.json", json.dumps(record, indent=2) + "\n")
-        atomic_write(a.out / "tflm.md", text)
+        # Written after every model once one was measured: a long run keeps
+        # what it measured, a run that measured nothing writes nothing.
+        if any("error" not in r for r in rows):
+            _write_tables(a.out, rows)
         if not a.quiet:
             print(f"[{i}/{len(models)}] {model.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    print(text, end="")
-    print(f"wrote {a.out / 'tflm.json'} and {a.out / 'tflm.md'}", file=sys.stderr)
-    return 1 if any("error" in r for r in rows) else 0
+    failed = [r for r in rows if "error" in r]
+    if len(failed) < len(rows):
+        print(report_text(rows), end="")
+        print(f"wrote {a.out / 'tflm.json'} and {a.out / 'tflm.md'}", file=sys.stderr)
+    if failed:
+        # The run ends in one error line (the tables keep the rows measured).
+        first = failed[0]
+        where = f" (see {a.out / 'tflm.json'})" if len(failed) < len(rows) else ""
+        raise SerenityError(f"{len(failed)} of {len(rows)} models failed{where}; {first['model']}: {first['error']}")
+    return 0
+
+
+def _write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"memory_flags": list(MEMORY_FLAGS), "rows": rows}
+    atomic_write(out / "tflm.json", json.dumps(record, indent=2) + "\n")
+    atomic_write(out / "tflm.md", report_text(rows))

@@ -27,6 +27,7 @@ from typing import Any
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.pipeline.driver import compile_model
+from serenity_mlir.pipeline.paths import check_out_folder
 from serenity_mlir.settings import PATCH_OVERHEAD, CompileSettings
 
 ZOO_DIR = Path(__file__).resolve().parents[2] / "samples" / "zoo"
@@ -93,8 +94,21 @@ def zoo_models(names: list[str]) -> list[Path]:
             p = ZOO_DIR / f"{name}.onnx"
         if not p.is_file():
             raise InputError(f"'{name}' is neither a model file nor a zoo model (see {ZOO_DIR})")
+        if p.suffix == Path(name).suffix == ".onnx":
+            _check_readable_onnx(p)
         out.append(p)
     return out
+
+
+def _check_readable_onnx(p: Path) -> None:
+    """A model file given by path parses as ONNX (its weights are not read):
+    a truncated or foreign file is refused before the first model's work."""
+    import onnx
+
+    try:
+        onnx.load(str(p), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types
+        raise InputError(f"{p}: not a readable ONNX model: {' '.join(str(e).split())}") from None
 
 
 def checks(row: dict[str, Any]) -> dict[str, bool]:
@@ -359,12 +373,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-patches", action="store_true", help="skip the second compile with --patches auto")
     a = ap.parse_args(argv)
     models = zoo_models(a.models)
+    check_out_folder(a.out, ("zoo.json", "zoo.md"))
     rows = []
     with tempfile.TemporaryDirectory(prefix="serenity-zoo-") as work:
         for i, model in enumerate(models, 1):
             r = bench_zoo_model(model, Path(work), patches=not a.no_patches)
             rows.append(r)
             print(_progress(i, len(models), r), file=sys.stderr, flush=True)
+    errors = [r for r in rows if "error" in r]
+    if len(errors) == len(rows):
+        # Nothing compiled: no tables, the first model's error is the one line.
+        raise SerenityError(f"{len(errors)} of {len(rows)} models failed; {errors[0]['model']}: {errors[0]['error']}")
     s = summary(rows)
     md = markdown(rows, s)
     if "patches_models" in s:
@@ -374,4 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write(a.out / "zoo.md", md + "\n")
     print(md)
     print(f"wrote {a.out / 'zoo.json'} and {a.out / 'zoo.md'}", file=sys.stderr)
-    return 0 if not s["failed"] else 1
+    if s["failed"]:
+        # The tables keep every row; the run still ends in one error line.
+        raise SerenityError(
+            f"{len(s['failed'])} of {len(rows)} models failed (see {a.out / 'zoo.json'}): {', '.join(s['failed'])}"
+        )
+    return 0

@@ -69,11 +69,14 @@ class SerenityPatch:
     def _split(self, func: ir.Operation, grid: tuple[int, int]) -> int:
         if self.split != "auto":
             try:
-                return int(self.split)
+                split = int(self.split)
             except ValueError:
+                split = -1
+            if split < 0:
                 raise InputError(
-                    f"serenity-patch: split must be a layer number or 'auto', not '{self.split}'"
-                ) from None
+                    f"serenity-patch: split must be a layer number (0, 1, ...) or 'auto', not '{self.split}'"
+                )
+            return split
         stage = find_stage(func)
         best: tuple[int, int] | None = None
         reasons = []

@@ -162,6 +162,13 @@ def _compile_model(
     if imported.kind == "mlir":
         # Parse here so a malformed file is reported with its own location.
         mlir_io.load_module(model, mlir_io.new_context())
+    elif settings.arena_entry and len(imported.input_shapes) != 1:
+        # Known from the import: refused now, not after lowering and scheduling.
+        names = ", ".join(line.split(":")[0] for line in imported.input_shapes) or "none"
+        raise InputError(
+            f"{model.name}: --arena-entry supports a model with one tensor input; this one has "
+            f"{len(imported.input_shapes)} ({names})"
+        )
     # Our build gets IREE's memory flags where they compile (--memory-flags);
     # the reference stays IREE's default build.
     memory_flags = memory_flags_for(settings.memory_flags, imported.kind)
@@ -251,18 +258,24 @@ def _build(
     patch = None
     if settings.patches.enabled:
         progress(f"patching the input stage ({settings.patches.mode})")
-        patch = patch_stage(
-            lowered.input_file,
-            work,
-            target,
-            settings.schedule,
-            settings.patches.mode,
-            settings.patches.overhead,
-            log=progress.detail,
-            function=settings.schedule.function,
-            baseline_flow=lowered.flow_file,
-            min_gain=settings.patches.min_gain,
-        )
+        try:
+            patch = patch_stage(
+                lowered.input_file,
+                work,
+                target,
+                settings.schedule,
+                settings.patches.mode,
+                settings.patches.overhead,
+                log=progress.detail,
+                function=settings.schedule.function,
+                baseline_flow=lowered.flow_file,
+                min_gain=settings.patches.min_gain,
+            )
+        except InputError as e:
+            # The pass's words (e.g. a model at the flow phase) with the flag and the file.
+            if not isinstance(e, FunctionChoiceError) and model.name not in str(e):
+                e.args = (f"--patches {settings.patches.mode}: {model.name}: {e}",)
+            raise
         if patch.applied:
             # The patched graph's flow module sits at one place in the work
             # folder (the plot reads it there): auto lowered it while costing,
@@ -275,6 +288,10 @@ def _build(
             # The chain goes on from the patched module; the reference stays
             # IREE's build of the model as imported.
             lowered = Lowered(patch.file, flow, lowered.seconds)
+        elif settings.patches.mode != "auto":
+            # A grid the user forced, that this model cannot take: not a
+            # module built without what was asked for.
+            raise InputError(f"--patches {settings.patches.mode}: cannot patch {model.name}: {patch.reason}")
         else:
             progress.detail(f"patches: none applied ({patch.reason})")
     reuse = patch.baseline if patch is not None and not patch.applied else None
@@ -314,7 +331,7 @@ def _measure(
     report.set(**measured_fields(m, report.predicted_peak_bytes))
     report.peak_without_input_bytes = m.peak_bytes - m.input_bytes
     if not settings.measure.verify_outputs:
-        _time_latency(report, target, vmfb, None, function, m, seed, m.call_seconds, progress)
+        _time_latency(report, target, vmfb, None, function, m, seed, m.call_seconds, progress, module)
         return
     if reference is None:
         raise InternalError("outputs to verify but IREE's default build was not started")
@@ -358,7 +375,7 @@ def _measure(
     report.peak_without_input_bytes = report.shipped_peak_bytes - m.input_bytes
     estimates = [s for s in (m.call_seconds, c.reference_call_seconds) if s is not None]
     call_seconds = max(estimates) if estimates else None
-    _time_latency(report, target, built["module"], work.reference, function, m, seed, call_seconds, progress)
+    _time_latency(report, target, built["module"], work.reference, function, m, seed, call_seconds, progress, module)
 
 
 def _time_latency(
@@ -371,9 +388,14 @@ def _time_latency(
     seed: int,
     call_seconds: float | None,
     progress: Progress,
+    module: BuiltModule,
 ) -> None:
     """Times the shipped module against IREE's default build (``reference``;
     None when it was not built) and fills the latency fields."""
+    if module.arena is not None:
+        # iree-benchmark-module passes the inputs as arguments; an arena entry point takes the arena.
+        report.notes.append("latency not timed: an arena entry point (iree-benchmark-module calls normal ones)")
+        return
     clock = run_stage.timer(target)
     if clock is None:
         report.notes.append(f"target {target.name}: no way to time it here, latency not timed")

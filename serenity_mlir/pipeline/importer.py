@@ -146,7 +146,10 @@ def load_onnx(
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except Exception as e:  # noqa: BLE001
-        raise InputError(f"{p}: ONNX shape inference failed: {e}") from None
+        # ONNX lists one line per node that failed: all of them, on one line.
+        given = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in (input_shapes or {}).items())
+        with_shapes = f" with --input-shape {given}" if given else ""
+        raise InputError(f"{p}: ONNX shape inference failed{with_shapes}: {' '.join(str(e).split())}") from None
     for vi in list(model.graph.input) + list(model.graph.output):
         dims = vi.type.tensor_type.shape.dim
         for i, d in enumerate(dims):

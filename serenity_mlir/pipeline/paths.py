@@ -50,6 +50,16 @@ def check_writable(path: Path, what: str, devices: bool = False) -> None:
         raise InputError(f"{what} {path}: not writable")
 
 
+def check_out_folder(folder: Path, names: Iterable[str], what: str = "--out") -> None:
+    """A bench's ``--out``: a folder (made if missing) that will hold the
+    files ``names``; raises InputError before any work when it cannot (a
+    file in its place, a read-only parent, a name taken by a folder)."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{what} {folder}: is a file, not a folder")
+    for name in names:
+        check_writable(folder / name, what)
+
+
 def check_paths(reads: Iterable[tuple[str, Path]], writes: Iterable[tuple[str, Path]]) -> None:
     """Raises InputError when an output is an input or another output, or
     cannot be written. Each path comes with what it is (``-o``, ``--report``,

@@ -34,9 +34,8 @@ from typing import Any
 from serenity_mlir.errors import InputError
 from serenity_mlir.ir.tensors import NUMPY_DTYPES, TensorSpec
 from serenity_mlir.runtime.local import run_child
-from serenity_mlir.runtime.modules import entry_function, outputs_digest, random_inputs, run_record
+from serenity_mlir.runtime.modules import ARENA_REFLECTION, entry_function, outputs_digest, random_inputs, run_record
 
-ARENA_REFLECTION = "serenity.arena_entry"  # written by backend.arena
 ALIGNMENT = 64
 
 

@@ -16,11 +16,17 @@ from serenity_mlir.ir.entry import ENTRY_INPUTS, ENTRY_OUTPUTS
 from serenity_mlir.ir.reflection import SIGNATURE_INPUTS, SIGNATURE_OUTPUTS, recorded_specs
 from serenity_mlir.ir.tensors import NUMPY_DTYPES, TensorSpec
 
+# An --arena-entry build's layout, in its function's reflection (backend.arena writes it).
+ARENA_REFLECTION = "serenity.arena_entry"
+# What IREE exports beside a public function: its async form, and an arena
+# entry point's query of its transient bytes.
+_IREE_EXPORT_SUFFIXES = ("$async", "$async_transients_size")
+
 
 def entry_function(vmfb: Path, names: list[str], function: str | None) -> str:
     """The function to run: ``function`` if the module exports it, else the
     only public one."""
-    public = [n for n in names if not n.startswith("__") and not n.endswith("$async")]
+    public = [n for n in names if not n.startswith("__") and not n.endswith(_IREE_EXPORT_SUFFIXES)]
     if function is None:
         if len(public) != 1:
             shown = ", ".join(public) or "no function"
@@ -41,6 +47,14 @@ def recorded_inputs(reflection: dict[str, str]) -> list[str] | None:
 
 def input_specs(vmfb: Path, reflection: dict[str, str], given: list[str] | None) -> list[TensorSpec]:
     """The inputs to make: the ones given, or the ones the pipeline recorded."""
+    if ARENA_REFLECTION in reflection:
+        # Its one argument is the arena, with the inputs inside at offsets:
+        # runtime.arena runs it (the compile does), not a plain call.
+        raise InputError(
+            f"{vmfb}: an arena entry point (built with --arena-entry): its one argument is the arena, not the "
+            "inputs, so it cannot be run like a normal entry point; the compile measures it (its report's "
+            "measured_peak_bytes and arena_entry)"
+        )
     recorded = recorded_inputs(reflection)
     if given is None:
         given = recorded

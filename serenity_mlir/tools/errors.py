@@ -115,6 +115,13 @@ def install_signal_handlers() -> None:
         signal.signal(sig, _on_signal)
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: a message that quotes a tool's or a library's
+    lines (ONNX's shape inference, IREE's runtime with its VM stack) keeps
+    every line, joined, so the error is still the one last line."""
+    return " ".join(ln.strip() for ln in str(text).splitlines() if ln.strip())
+
+
 def report_error(e: BaseException, prog: str = "serenity-mlir") -> int:
     """Prints ``e`` the way the tools do and returns the exit code
     (``prog``: the tool named in an internal error's line)."""
@@ -132,14 +139,14 @@ def report_error(e: BaseException, prog: str = "serenity-mlir") -> int:
             # The tool's stderr tail and the reproducer first: the error
             # itself is the last line.
             print(e.details, file=sys.stderr, flush=True)
-        print(f"error: {e}", file=sys.stderr, flush=True)
+        print(f"error: {one_line(str(e))}", file=sys.stderr, flush=True)
         return e.exit_code
     import traceback
 
     traceback.print_exception(e, file=sys.stderr)
     print(
-        f"error: internal error in {prog} ({type(e).__name__}: {e}); please report it with the command line "
-        "and the traceback above",
+        f"error: internal error in {prog} ({type(e).__name__}: {one_line(str(e))}); please report it with the "
+        "command line and the traceback above",
         file=sys.stderr,
         flush=True,
     )

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from serenity_mlir.files import atomic_write, check_name_length
         from serenity_mlir.ir import mlir as mlir_io
-        from serenity_mlir.passes import SerenityRewrite
+        from serenity_mlir.passes import SerenityPatch, SerenityRewrite
         from serenity_mlir.pipeline.paths import check_writable
 
         passes = make_passes(a)
@@ -167,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
                 if e.args and source not in str(e):
                     e.args = (f"{source}: {e}",)
                 raise
+            if isinstance(p, SerenityPatch) and not outcome.applied:  # type: ignore[attr-defined]
+                # Left alone by design (a stage that cannot take the grid), but said:
+                # the output is the input module, not what was asked for.
+                source = "<stdin>" if a.input == "-" else a.input
+                print(f"note: serenity-patch left {source} as it was: {outcome.reason}", file=sys.stderr)  # type: ignore[attr-defined]
             if isinstance(p, SerenityRewrite) and a.serenity_print_sites:
                 sites = [s.to_json() for s in outcome.sites]  # type: ignore[attr-defined]
                 print(json.dumps({"sites": sites, "applied": list(outcome.applied)}), file=sys.stderr)  # type: ignore[attr-defined]

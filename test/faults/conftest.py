@@ -158,13 +158,13 @@ class Artifacts:
 
     # -- modules built by serenity-mlir ---------------------------------------
 
-    def _compile(self, key: str, target: str, keep: bool = False) -> Path:
+    def _compile(self, key: str, target: str, keep: bool = False, extra: tuple[str, ...] = ()) -> Path:
         def build() -> Path:
             d = self.root / key
             d.mkdir(exist_ok=True)
             out = d / f"{key}.vmfb"
             argv = [str(BIN / "serenity-mlir"), "compile", str(self.branches()), "-o", str(out)]
-            argv += ["--target", target, "--no-measure", "-q"]
+            argv += ["--target", target, "--no-measure", "-q", *extra]
             if keep:
                 argv += ["--keep-temps", str(d / "temps")]
             self._run(argv)
@@ -174,6 +174,10 @@ class Artifacts:
 
     def host_vmfb(self) -> Path:
         return self._compile("host", "host", keep=True)
+
+    def arena_vmfb(self) -> Path:
+        """A host module built with --arena-entry (its one argument is the arena)."""
+        return self._compile("arena", "host", extra=("--arena-entry",))
 
     def cortex_m4_vmfb(self) -> Path:
         return self._compile("m4", "cortex-m4")
