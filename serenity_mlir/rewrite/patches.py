@@ -283,7 +283,9 @@ def _reshape_spatial(op: ir.Operation, spatial: tuple[int, int]) -> tuple[int, i
     """Where an expand or collapse shape puts the spatial dims: each must
     be a reassociation group of its own (its size and position in the group
     kept), or the reshape mixes rows or columns with other dims."""
-    groups = [[int(ir.IntegerAttr(d).value) for d in ir.ArrayAttr(g)] for g in ir.ArrayAttr(op.attributes["reassociation"])]
+    groups = [
+        [int(ir.IntegerAttr(d).value) for d in ir.ArrayAttr(g)] for g in ir.ArrayAttr(op.attributes["reassociation"])
+    ]
     expand = op.name == "tensor.expand_shape"
     if expand and len(op.operands) != 1:
         raise NotPatchable(f"{where(op)} has a dynamic shape")
@@ -311,7 +313,9 @@ def _check_pointwise_pool(op: ir.Operation, reads: list[int], spatial: tuple[int
     ins, win, outs = (static_shape(op.operands[k].type) for k in range(3))
     if ins is None or outs is None or win is None:
         raise NotPatchable(f"{where(op)} is dynamic")
-    strides = [int(x) for x in ir.DenseIntElementsAttr(op.attributes["strides"])] if "strides" in op.attributes else [1] * 3
+    strides = [1] * 3
+    if "strides" in op.attributes:
+        strides = [int(x) for x in ir.DenseIntElementsAttr(op.attributes["strides"])]
     for d in spatial:
         w = slide.index(d) if d in slide else None  # batch and channels map straight through
         if ins[d] != outs[d] or (w is not None and (win[w] != 1 or strides[w] != 1)):

@@ -64,7 +64,8 @@ def lrn_lines(i: int, v: str, shape: tuple[int, int, int, int], size: int) -> li
         idm, par = (IDM5, PARALLEL5) if rank == 5 else (IDM, PARALLEL)
         args = ", ".join(f"%in{k}: f32" for k in range(len(ins)))
         return [f"  {name} = linalg.generic {{indexing_maps = [{', '.join([idm] * (len(ins) + 1))}], "
-                f"iterator_types = [{par}]}} ins({', '.join(ins)} : {', '.join([ts_] * len(ins))}) outs({outs} : {ts_}) {{",
+                f"iterator_types = [{par}]}} ins({', '.join(ins)} : {', '.join([ts_] * len(ins))})"
+                f" outs({outs} : {ts_}) {{",
                 f"  ^bb0({args}, %o: f32):", *[f"    {b}" for b in body.split(";")], f"  }} -> {ts_}"]  # fmt: skip
 
     return [
@@ -74,13 +75,14 @@ def lrn_lines(i: int, v: str, shape: tuple[int, int, int, int], size: int) -> li
         f" : {t} into {t5}",
         f"  %lp{i} = tensor.pad %lx{i} low[0, 0, {lo}, 0, 0] high[0, 0, {hi}, 0, 0] {{",
         "  ^bb0(%a: index, %b: index, %c: index, %d: index, %e: index):",
-        f"    tensor.yield %zero : f32", f"  }} : {t5} to {t5p}",
+        "    tensor.yield %zero : f32", f"  }} : {t5} to {t5p}",
         f"  %lte{i} = tensor.empty() : {tt}",
         f"  %lt{i} = linalg.transpose ins(%lp{i} : {t5p}) outs(%lte{i} : {tt}) permutation = [0, 2, 3, 4, 1]",
         f"  %lse{i} = tensor.empty() : {ts}",
         f"  %lsf{i} = linalg.fill ins(%zero : f32) outs(%lse{i} : {ts}) -> {ts}",
         f"  %lk{i} = tensor.empty() : {tk}",
-        f"  %ls{i} = linalg.pooling_ndhwc_sum {{dilations = dense<1> : vector<3xi64>, strides = dense<1> : vector<3xi64>}}"
+        f"  %ls{i} = linalg.pooling_ndhwc_sum"
+        " {dilations = dense<1> : vector<3xi64>, strides = dense<1> : vector<3xi64>}"
         f" ins(%lt{i}, %lk{i} : {tt}, {tk}) outs(%lsf{i} : {ts}) -> {ts}",
         f"  %lbe{i} = tensor.empty() : {t5}",
         f"  %lb{i} = linalg.transpose ins(%ls{i} : {ts}) outs(%lbe{i} : {t5}) permutation = [0, 4, 1, 2, 3]",
