@@ -600,10 +600,10 @@ def _layer_source(stage: Stage, n: Node) -> int:
 
 def estimate_peak(p: Plan) -> int:
     """Bytes live at the stage's worst point, roughly as IREE will run it
-    (each layer one dispatch with its pad and element-wise ops fused): the
-    input and the assembled cut value throughout, plus the worst layer's
-    input and output windows in any patch; or, after the cut, a layer's whole
-    input and output. A ranking for :mod:`serenity_mlir.pipeline.patches`,
+    (each layer one dispatch with its pad and element-wise ops fused; LRN's
+    pooling over channels counts as a layer): the input and the assembled cut
+    value throughout, plus the worst layer's input and output windows in any
+    patch; or, after the cut, a layer's whole input and output. A ranking for :mod:`serenity_mlir.pipeline.patches`,
     which costs the finalists with the memory model."""
     st = p.stage
 
@@ -617,13 +617,13 @@ def estimate_peak(p: Plan) -> int:
     inside = 0
     for need in p.regions:
         for n in p.nodes:
-            if n.window is not None:
+            if n.window is not None or n.kind == "pool_pointwise":
                 src = _layer_source(st, n)
                 inside = max(inside, size(src, need[src]) + size(n.index, need[n.index]))
     stage = base + (full(p.cut.index) if p.grid != (1, 1) else 0) + inside
     after = 0
     patched = {n.index for n in p.nodes}
-    for n in st.layers:
-        if n.index not in patched:
+    for n in st.nodes:
+        if (n.window is not None or n.kind == "pool_pointwise") and n.index not in patched:
             after = max(after, full(_layer_source(st, n)) + full(n.index))
     return max(stage, base + after)
