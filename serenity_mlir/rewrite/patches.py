@@ -4,7 +4,16 @@ run patch by patch, so no full-size feature map of the stage is ever live.
 The *stage* starts at a function input and runs through spatial ops:
 convolutions (``linalg.conv_2d_*``), depthwise convolutions, pooling,
 ``tensor.pad`` of the spatial dims and element-wise ``linalg.generic`` ops
-(bias, batch norm as scale and shift, ReLU, a residual add). It is cut at a
+(bias, batch norm as scale and shift, ReLU, a residual add), and through
+*spatially pointwise* ops, which keep the two spatial dims whole but may move
+them: ``tensor.expand_shape`` / ``collapse_shape`` that leave each spatial
+dim a group of its own, pads of other dims, ``linalg.transpose``, 5-D
+poolings whose window and stride are 1 over the spatial dims, element-wise
+generics of any rank. That is LRN as IREE's ONNX import writes it (AlexNet,
+ZFNet, GoogLeNet): the squares expanded to 5-D, padded over channels,
+transposed, summed over channels, transposed back and collapsed. Each value
+has its own spatial dims (``Node.spatial``); a patch runs these ops on its
+window, no halo. It is cut at a
 *split op*, one of its layers (a convolution or a pooling; the cut goes after
 the element-wise ops that follow it alone). For an R x C grid over the cut
 value's spatial extent each patch
@@ -30,7 +39,7 @@ the patches (windows, MACs, a quick peak estimate);
 ``passes/patch.py`` is the pass, ``pipeline/patches.py`` chooses the split
 and the grid for a compile.
 
-Why one module of about 550 lines: finding the stage, the windows through
+Why one module of about 640 lines: finding the stage, the windows through
 it and the MAC and peak estimates are one geometry over the same nodes and
 regions; the IR writing, which needs only the plan and two of its window
 helpers (``full_region``, ``layer_window``), is the module beside it.
