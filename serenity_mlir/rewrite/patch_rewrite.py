@@ -49,22 +49,23 @@ def _rewrite(p: Plan) -> None:
         acc = ir.Operation.create("tensor.empty", results=[full_t]).results[0]
         for need, region in zip(p.regions, p.patch_regions, strict=True):
             x = p.stage.input
-            have: Have = {-1: (_slice(x, full_region(x, sp), need[-1], sp), need[-1])}
+            have: Have = {-1: (_slice(x, full_region(x, sp), need[-1], sp), need[-1], sp)}
             for n in p.nodes:
                 if n.index in need:
-                    have[n.index] = (_patch_op(n, need, have, sp), need[n.index])
-            value, got = have[p.cut.index]
+                    have[n.index] = (_patch_op(n, need, have), need[n.index], n.spatial)
+            value, got, _ = have[p.cut.index]
             assert got == region
-            acc = _insert(value, acc, region, sp)
+            acc = _insert(value, acc, region, p.cut.spatial)
     p.cut.result.replace_all_uses_with(acc)
     _sweep(anchor.block, [n.op for n in p.nodes])
 
 
-Have = dict[int, tuple[ir.Value, Region]]  # node index (-1: the input) -> (its patch value, the region it holds)
+# node index (-1: the input) -> (its patch value, the region it holds, its spatial dims)
+Have = dict[int, tuple[ir.Value, Region, tuple[int, int]]]
 
 
-def _take(i: int, want: Region, have: Have, sp: tuple[int, int]) -> ir.Value:
-    value, got = have[i]
+def _take(i: int, want: Region, have: Have) -> ir.Value:
+    value, got, sp = have[i]
     return _slice(value, got, want, sp)
 
 
@@ -74,7 +75,7 @@ def _slice(v: ir.Value, got: Region, want: Region, sp: tuple[int, int]) -> ir.Va
         return v
     shape = static_shape(v.type)
     assert shape is not None
-    offsets = [0, 0, 0, 0]
+    offsets = [0] * len(shape)
     sizes = list(shape)
     offsets[sp[0]], sizes[sp[0]] = want[0] - got[0], want[1] - want[0]
     offsets[sp[1]], sizes[sp[1]] = want[2] - got[2], want[3] - want[2]
@@ -86,7 +87,7 @@ def _slice(v: ir.Value, got: Region, want: Region, sp: tuple[int, int]) -> ir.Va
         attributes={
             "static_offsets": ir.DenseI64ArrayAttr.get(offsets),
             "static_sizes": ir.DenseI64ArrayAttr.get(sizes),
-            "static_strides": ir.DenseI64ArrayAttr.get([1, 1, 1, 1]),
+            "static_strides": ir.DenseI64ArrayAttr.get([1] * len(shape)),
             "operandSegmentSizes": ir.DenseI32ArrayAttr.get([1, 0, 0, 0]),
         },
     ).results[0]
@@ -95,7 +96,7 @@ def _slice(v: ir.Value, got: Region, want: Region, sp: tuple[int, int]) -> ir.Va
 def _insert(v: ir.Value, dest: ir.Value, region: Region, sp: tuple[int, int]) -> ir.Value:
     shape = static_shape(v.type)
     assert shape is not None
-    offsets = [0, 0, 0, 0]
+    offsets = [0] * len(shape)
     offsets[sp[0]], offsets[sp[1]] = region[0], region[2]
     return ir.Operation.create(
         "tensor.insert_slice",
@@ -104,7 +105,7 @@ def _insert(v: ir.Value, dest: ir.Value, region: Region, sp: tuple[int, int]) ->
         attributes={
             "static_offsets": ir.DenseI64ArrayAttr.get(offsets),
             "static_sizes": ir.DenseI64ArrayAttr.get(shape),
-            "static_strides": ir.DenseI64ArrayAttr.get([1, 1, 1, 1]),
+            "static_strides": ir.DenseI64ArrayAttr.get([1] * len(shape)),
             "operandSegmentSizes": ir.DenseI32ArrayAttr.get([1, 1, 0, 0, 0]),
         },
     ).results[0]
@@ -136,9 +137,10 @@ def _init(v: ir.Value, t: ir.Type) -> ir.Value:
     return new.results[0]
 
 
-def _patch_op(n: Node, need: dict[int, Region], have: Have, sp: tuple[int, int]) -> ir.Value:
+def _patch_op(n: Node, need: dict[int, Region], have: Have) -> ir.Value:
     op = n.op
     region = need[n.index]
+    sp = n.spatial
     t = _patch_type(n.result, region, sp)
     h0, h1, w0, w1 = region
     if n.kind == "pad":
@@ -149,14 +151,16 @@ def _patch_op(n: Node, need: dict[int, Region], have: Have, sp: tuple[int, int])
         lo = [max(0, min(h1, low[0]) - h0), max(0, min(w1, low[1]) - w0)]
         hi = [max(0, h1 - max(h0, low[0] + size[0])), max(0, w1 - max(w0, low[1] + size[1]))]
         inner = (h0 - low[0] + lo[0], h1 - low[0] - hi[0], w0 - low[1] + lo[1], w1 - low[1] - hi[1])
-        x = _take(n.srcs[0], inner, have, sp)
-        if not any(lo) and not any(hi):
+        x = _take(n.srcs[0], inner, have)
+        # the padding of the other dims (channels: LRN) is kept as it is
+        lows = list(ir.DenseI64ArrayAttr(op.attributes["static_low"]))
+        highs = list(ir.DenseI64ArrayAttr(op.attributes["static_high"]))
+        lows[sp[0]], lows[sp[1]] = lo
+        highs[sp[0]], highs[sp[1]] = hi
+        if not any(lows) and not any(highs):
             return x
         new = op.clone(ir.InsertionPoint.current)
         new.operands[0] = x
-        lows, highs = [0, 0, 0, 0], [0, 0, 0, 0]
-        lows[sp[0]], lows[sp[1]] = lo
-        highs[sp[0]], highs[sp[1]] = hi
         new.attributes["static_low"] = ir.DenseI64ArrayAttr.get(lows)
         new.attributes["static_high"] = ir.DenseI64ArrayAttr.get(highs)
         new.results[0].set_type(t)
@@ -164,14 +168,19 @@ def _patch_op(n: Node, need: dict[int, Region], have: Have, sp: tuple[int, int])
     operands = list(op.operands)
     if n.kind in ("conv", "depthwise", "pooling"):
         assert n.window is not None
-        operands[0] = _take(n.srcs[0], layer_window(n.window, region), have, sp)
+        operands[0] = _take(n.srcs[0], layer_window(n.window, region), have)
         operands[2] = _init(op.operands[2], t)
+    elif n.kind == "reshape":
+        operands[0] = _take(n.srcs[0], region, have)
+    elif n.kind in ("transpose", "pool_pointwise"):  # the init is the last operand
+        operands[0] = _take(n.srcs[0], region, have)
+        operands[-1] = _init(op.operands[-1], t)
     else:
         n_in = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))[0]
         srcs = dict(zip(n.stage_operands, n.srcs, strict=True))
         for k_, x in enumerate(op.operands):
             if k_ in srcs:
-                operands[k_] = _take(srcs[k_], region, have, sp)
+                operands[k_] = _take(srcs[k_], region, have)
             elif k_ >= n_in:
                 operands[k_] = _init(x, t)
     # the operands first: a clone is inserted before what it reads otherwise
@@ -179,6 +188,10 @@ def _patch_op(n: Node, need: dict[int, Region], have: Have, sp: tuple[int, int])
     for k_, x in enumerate(operands):
         new.operands[k_] = x
     new.results[0].set_type(t)
+    if op.name == "tensor.expand_shape":
+        shape = static_shape(t)
+        assert shape is not None
+        new.attributes["static_output_shape"] = ir.DenseI64ArrayAttr.get(shape)
     return new.results[0]
 
 

@@ -4,7 +4,16 @@ run patch by patch, so no full-size feature map of the stage is ever live.
 The *stage* starts at a function input and runs through spatial ops:
 convolutions (``linalg.conv_2d_*``), depthwise convolutions, pooling,
 ``tensor.pad`` of the spatial dims and element-wise ``linalg.generic`` ops
-(bias, batch norm as scale and shift, ReLU, a residual add). It is cut at a
+(bias, batch norm as scale and shift, ReLU, a residual add), and through
+*spatially pointwise* ops, which keep the two spatial dims whole but may move
+them: ``tensor.expand_shape`` / ``collapse_shape`` that leave each spatial
+dim a group of its own, pads of other dims, ``linalg.transpose``, 5-D
+poolings whose window and stride are 1 over the spatial dims, element-wise
+generics of any rank. That is LRN as IREE's ONNX import writes it (AlexNet,
+ZFNet, GoogLeNet): the squares expanded to 5-D, padded over channels,
+transposed, summed over channels, transposed back and collapsed. Each value
+has its own spatial dims (``Node.spatial``); a patch runs these ops on its
+window, no halo. It is cut at a
 *split op*, one of its layers (a convolution or a pooling; the cut goes after
 the element-wise ops that follow it alone). For an R x C grid over the cut
 value's spatial extent each patch
@@ -30,7 +39,7 @@ the patches (windows, MACs, a quick peak estimate);
 ``passes/patch.py`` is the pass, ``pipeline/patches.py`` chooses the split
 and the grid for a compile.
 
-Why one module of about 550 lines: finding the stage, the windows through
+Why one module of about 640 lines: finding the stage, the windows through
 it and the MAC and peak estimates are one geometry over the same nodes and
 regions; the IR writing, which needs only the plan and two of its window
 helpers (``full_region``, ``layer_window``), is the module beside it.
@@ -66,6 +75,14 @@ for _layout, _sp in (("nchw", (2, 3)), ("nhwc", (1, 2))):
     for _kind in ("sum", "max", "min"):
         LAYERS[f"linalg.pooling_{_layout}_{_kind}"] = (_sp, (0, 1), "pooling")
 
+# Spatially pointwise window ops: 5-D poolings whose window covers the
+# depth dim only (ONNX's LRN sums the squares over channels that way): op ->
+# the output dims their window dims 0, 1, 2 slide over.
+POINTWISE_POOLS: dict[str, tuple[int, int, int]] = {}
+for _kind in ("sum", "max", "min"):
+    POINTWISE_POOLS[f"linalg.pooling_ndhwc_{_kind}"] = (1, 2, 3)
+    POINTWISE_POOLS[f"linalg.pooling_ncdhw_{_kind}"] = (2, 3, 4)
+
 # What an init (``outs``) of a patched op may be made of: values uniform over
 # space, rebuilt at the patch's size.
 _INIT_OPS = ("tensor.empty", "linalg.fill", "linalg.broadcast", "arith.constant", "linalg.generic")
@@ -82,8 +99,9 @@ class Node:
     """One op of the stage."""
 
     op: ir.Operation
-    kind: str  # conv, depthwise, pooling, pad, elementwise
+    kind: str  # conv, depthwise, pooling, pad, elementwise, reshape, transpose, pool_pointwise
     stage_operands: list[int]  # operand numbers that read stage values
+    spatial: tuple[int, int] = (2, 3)  # the dims of the result that are the stage's rows and columns
     # Read once from the IR (planning tries hundreds of grids):
     index: int = 0  # in ``Stage.nodes``
     srcs: list[int] = field(default_factory=list)  # the nodes read (-1: the input), per stage operand
@@ -102,7 +120,7 @@ class Stage:
     """The spatial stage at one function input, and the layers it may be cut at."""
 
     input: ir.Value
-    spatial: tuple[int, int]  # the spatial dims of the stage's tensors
+    spatial: tuple[int, int]  # the spatial dims of the input (each node has its own: ``Node.spatial``)
     nodes: list[Node]
     layers: list[Node]  # the convolutions and poolings, in block order
     end_reason: str = ""  # what stopped the stage
@@ -111,6 +129,10 @@ class Stage:
 
     def value(self, i: int) -> ir.Value:
         return self.input if i < 0 else self.nodes[i].result
+
+    def dims(self, i: int) -> tuple[int, int]:
+        """The spatial dims of value ``i`` (-1: the input)."""
+        return self.spatial if i < 0 else self.nodes[i].spatial
 
 
 @dataclass
@@ -181,39 +203,38 @@ def find_stage(func: ir.Operation) -> Stage:
 
 
 def _stage_at(func: ir.Operation, x: ir.Value) -> Stage:
-    inside: set[ir.Value] = {x}
-    nodes: list[Node] = []
-    # the layout of the first layer in the function: a pad before it must
-    # know which dims are spatial (NCHW from ONNX, NHWC from TFLite)
+    # the layout of the first layer in the function fixes the input's
+    # spatial dims (NCHW from ONNX, NHWC from TFLite); every value of the
+    # stage carries its own (a reshape or a transpose moves them)
     ops = [as_op(o) for o in func.regions[0].blocks[0].operations]
-    spatial: tuple[int, int] | None = next((LAYERS[op.name][0] for op in ops if op.name in LAYERS), None)
+    spatial = next((LAYERS[op.name][0] for op in ops if op.name in LAYERS), (2, 3))
+    inside: dict[ir.Value, tuple[int, int]] = {x: spatial}
+    nodes: list[Node] = []
     end = ""
     for op in ops:
         reads = [k for k, v in enumerate(op.operands) if v in inside]
         if not reads:
             continue
         try:
-            kind, sp = _classify(op, reads, inside, spatial)
+            kind, sp = _classify(op, reads, inside)
         except NotPatchable as e:
             end = end or str(e)
             continue
-        if sp is not None:
-            spatial = sp
-        nodes.append(Node(op, kind, reads))
-        inside.add(op.results[0])
-    if spatial is None:
-        spatial = (2, 3)
+        nodes.append(Node(op, kind, reads, sp))
+        inside[op.results[0]] = sp
     index = {n.result: i for i, n in enumerate(nodes)}
     index[x] = -1
     for i, n in enumerate(nodes):
         n.index = i
         n.srcs = [index[n.op.operands[k]] for k in n.stage_operands]
-        n.pixel_bytes = _pixel_bytes(n.result, spatial)
+        n.pixel_bytes = _pixel_bytes(n.result, n.spatial)
         if n.kind in ("conv", "depthwise", "pooling"):
             n.window = _layer_params(n.op)
-            n.pixel_macs = _pixel_macs(n, spatial)
+            n.pixel_macs = _pixel_macs(n, n.spatial)
+        elif n.kind == "pool_pointwise":
+            n.pixel_macs = _pointwise_pool_macs(n)
         elif n.kind == "pad":
-            n.pad = _pad_params(n.op, spatial)
+            n.pad = _pad_params(n.op, n.spatial)
     layers = [n for n in nodes if n.kind in ("conv", "depthwise", "pooling")]
     return Stage(x, spatial, nodes, layers, end, _pixel_bytes(x, spatial))
 
@@ -225,14 +246,15 @@ def _pixel_bytes(v: ir.Value, spatial: tuple[int, int]) -> int:
 
 
 def _classify(
-    op: ir.Operation, reads: list[int], inside: set[ir.Value], spatial: tuple[int, int] | None
-) -> tuple[str, tuple[int, int] | None]:
-    """The node kind of ``op`` (and the spatial dims it fixes), or NotPatchable."""
-    if len(op.results) != 1 or _rank(op.results[0].type) != 4:
+    op: ir.Operation, reads: list[int], inside: dict[ir.Value, tuple[int, int]]
+) -> tuple[str, tuple[int, int]]:
+    """The node kind of ``op`` and the spatial dims of its result, or NotPatchable."""
+    if len(op.results) != 1 or _rank(op.results[0].type) is None:
         raise NotPatchable(f"{where(op)} does not give one static 4-D tensor")
+    spatial = inside[op.operands[reads[0]]]  # the spatial dims of the first stage value it reads
     if op.name in LAYERS:
         sp, _, kind = LAYERS[op.name]
-        if spatial is not None and sp != spatial:
+        if sp != spatial or _rank(op.results[0].type) != 4:
             raise NotPatchable(f"{where(op)} mixes layouts in the stage")
         if reads != [0]:
             raise NotPatchable(f"{where(op)} reads the stage through its weights or init")
@@ -246,16 +268,75 @@ def _classify(
         body = [as_op(b) for b in op.regions[0].blocks[0].operations]
         if len(body) != 1:
             raise NotPatchable(f"{where(op)} computes its padding value per element")
-        low = list(ir.DenseI64ArrayAttr(op.attributes["static_low"]))
-        high = list(ir.DenseI64ArrayAttr(op.attributes["static_high"]))
-        sp = spatial or (2, 3)
-        if any((low[d] or high[d]) and d not in sp for d in range(4)):
-            raise NotPatchable(f"{where(op)} pads a dimension that is not spatial")
-        return "pad", None
+        return "pad", spatial
     if op.name == "linalg.generic":
-        _check_elementwise(op, reads, inside, spatial or (2, 3))
-        return "elementwise", None
+        return "elementwise", _check_elementwise(op, reads, inside)
+    if op.name in ("tensor.expand_shape", "tensor.collapse_shape"):
+        return "reshape", _reshape_spatial(op, spatial)
+    if op.name == "linalg.transpose":
+        if reads != [0]:
+            raise NotPatchable(f"{where(op)} reads the stage through its init")
+        perm = list(ir.DenseI64ArrayAttr(op.attributes["permutation"]))
+        sp = (perm.index(spatial[0]), perm.index(spatial[1]))
+        _check_init(op.operands[1], sp)
+        return "transpose", sp
+    if op.name in POINTWISE_POOLS:
+        _check_pointwise_pool(op, reads, spatial)
+        return "pool_pointwise", spatial
+    if _rank(op.results[0].type) != 4:
+        raise NotPatchable(f"{where(op)} does not give one static 4-D tensor")
     raise NotPatchable(f"{where(op)} is not a spatial op the patch rewrite handles")
+
+
+def _reshape_spatial(op: ir.Operation, spatial: tuple[int, int]) -> tuple[int, int]:
+    """Where an expand or collapse shape puts the spatial dims: each must
+    be a reassociation group of its own (its size and position in the group
+    kept), or the reshape mixes rows or columns with other dims."""
+    groups = [
+        [int(ir.IntegerAttr(d).value) for d in ir.ArrayAttr(g)] for g in ir.ArrayAttr(op.attributes["reassociation"])
+    ]
+    expand = op.name == "tensor.expand_shape"
+    if expand and len(op.operands) != 1:
+        raise NotPatchable(f"{where(op)} has a dynamic shape")
+    out = []
+    for d in spatial:
+        if expand:
+            # groups are indexed by source dim and list result dims
+            if len(groups[d]) != 1:
+                raise NotPatchable(f"{where(op)} splits a spatial dim")
+            out.append(groups[d][0])
+        else:
+            j = next((j for j, g in enumerate(groups) if d in g), None)
+            if j is None or groups[j] != [d]:
+                raise NotPatchable(f"{where(op)} merges a spatial dim with another")
+            out.append(j)
+    return out[0], out[1]
+
+
+def _check_pointwise_pool(op: ir.Operation, reads: list[int], spatial: tuple[int, int]) -> None:
+    """A 5-D pooling that slides over neither spatial dim: a window of 1 and
+    a stride of 1 there, the input as large as the output there."""
+    if reads != [0]:
+        raise NotPatchable(f"{where(op)} reads the stage through its window or init")
+    slide = POINTWISE_POOLS[op.name]
+    ins, win, outs = (static_shape(op.operands[k].type) for k in range(3))
+    if ins is None or outs is None or win is None:
+        raise NotPatchable(f"{where(op)} is dynamic")
+    strides = [1] * 3
+    if "strides" in op.attributes:
+        strides = [int(x) for x in ir.DenseIntElementsAttr(op.attributes["strides"])]
+    for d in spatial:
+        w = slide.index(d) if d in slide else None  # batch and channels map straight through
+        if ins[d] != outs[d] or (w is not None and (win[w] != 1 or strides[w] != 1)):
+            raise NotPatchable(f"{where(op)} slides over a spatial dim")
+    _check_init(op.operands[2], spatial)
+
+
+def _pointwise_pool_macs(n: Node) -> int:
+    """One per window element per output element, per output pixel."""
+    out, win = static_shape(n.result.type), static_shape(n.op.operands[1].type)
+    assert out is not None and win is not None
+    return math.prod(out[d] for d in range(len(out)) if d not in n.spatial) * math.prod(win)
 
 
 def _check_init(v: ir.Value, spatial: tuple[int, int]) -> None:
@@ -276,9 +357,9 @@ def _check_init(v: ir.Value, spatial: tuple[int, int]) -> None:
         iters = [str(a) for a in ir.ArrayAttr(src.attributes["iterator_types"])]
         n_in, n_out = list(ir.DenseI32ArrayAttr(src.attributes["operandSegmentSizes"]))
         maps = generic_maps(src)
-        if len(iters) != 4 or any("parallel" not in i for i in iters) or n_out != 1:
+        if len(iters) != _rank(v.type) or any("parallel" not in i for i in iters) or n_out != 1:
             raise NotPatchable(f"{where(src)} is an init that is not a broadcast")
-        if maps[n_in] != ir.AffineMap.get_identity(4, context=src.context):
+        if maps[n_in] != ir.AffineMap.get_identity(len(iters), context=src.context):
             raise NotPatchable(f"{where(src)} permutes its result")
         for m in maps[:n_in]:
             dims = affine_dims(m)
@@ -292,15 +373,22 @@ def _check_init(v: ir.Value, spatial: tuple[int, int]) -> None:
         _check_init(src.operands[1], spatial)
 
 
-def _check_elementwise(op: ir.Operation, reads: list[int], inside: set[ir.Value], spatial: tuple[int, int]) -> None:
+def _check_elementwise(
+    op: ir.Operation, reads: list[int], inside: dict[ir.Value, tuple[int, int]]
+) -> tuple[int, int]:
+    """Checks an element-wise ``linalg.generic`` over stage values (which
+    must share their spatial dims) and gives its result's spatial dims."""
     iters = [str(a) for a in ir.ArrayAttr(op.attributes["iterator_types"])]
     if any("parallel" not in i for i in iters):
         raise NotPatchable(f"{where(op)} is not element-wise (it reduces)")
     n_in, n_out = list(ir.DenseI32ArrayAttr(op.attributes["operandSegmentSizes"]))
-    if n_out != 1 or len(iters) != 4:
+    if n_out != 1 or len(iters) != _rank(op.results[0].type):
         raise NotPatchable(f"{where(op)} is not a 4-D element-wise op with one result")
+    spatial = inside[op.operands[reads[0]]]
+    if any(inside[op.operands[k]] != spatial for k in reads):
+        raise NotPatchable(f"{where(op)} reads stage values with their spatial dims at other places")
     maps = generic_maps(op)
-    identity = ir.AffineMap.get_identity(4, context=op.context)
+    identity = ir.AffineMap.get_identity(len(iters), context=op.context)
     if maps[n_in] != identity:
         raise NotPatchable(f"{where(op)} permutes its result")
     for k, x in enumerate(op.operands):
@@ -318,6 +406,7 @@ def _check_elementwise(op: ir.Operation, reads: list[int], inside: set[ir.Value]
     for inner in op.regions[0].blocks[0].operations:
         if as_op(inner).name == "linalg.index":
             raise NotPatchable(f"{where(op)} depends on the element index")
+    return spatial
 
 
 # --------------------------------------------------------------------------
@@ -401,13 +490,13 @@ def plan(stage: Stage, split: int, grid: tuple[int, int]) -> Plan:
     if rows < 1 or cols < 1:
         raise NotPatchable(f"bad grid {rows}x{cols}")
     cut, nodes = cut_node(stage, split)
-    hd, wd = stage.spatial
+    hd, wd = cut.spatial
     shape = static_shape(cut.result.type)
     assert shape is not None
     if rows > shape[hd] or cols > shape[wd]:
         raise NotPatchable(f"grid {rows}x{cols} is finer than the split op's output ({shape[hd]}x{shape[wd]})")
     p = Plan(stage, split, grid, cut, nodes)
-    p.macs = sum(n.pixel_macs * _pixels(full_region(n.result, stage.spatial)) for n in nodes)
+    p.macs = sum(n.pixel_macs * _pixels(full_region(n.result, n.spatial)) for n in nodes)
     for r0, r1 in split_extent(shape[hd], rows):
         for c0, c1 in split_extent(shape[wd], cols):
             region = (r0, r1, c0, c1)
@@ -498,7 +587,7 @@ def _pixel_macs(n: Node, sp: tuple[int, int]) -> int:
     out = static_shape(n.result.type)
     assert out is not None and n.window is not None
     k = n.window[0]
-    per = math.prod(out[d] for d in range(4) if d not in sp) * k[0] * k[1]  # batch x output channels x window
+    per = math.prod(out[d] for d in range(len(out)) if d not in sp) * k[0] * k[1]  # batch x output channels x window
     if n.kind == "conv":
         ins = static_shape(n.op.operands[0].type)
         assert ins is not None
@@ -520,10 +609,10 @@ def _layer_source(stage: Stage, n: Node) -> int:
 
 def estimate_peak(p: Plan) -> int:
     """Bytes live at the stage's worst point, roughly as IREE will run it
-    (each layer one dispatch with its pad and element-wise ops fused): the
-    input and the assembled cut value throughout, plus the worst layer's
-    input and output windows in any patch; or, after the cut, a layer's whole
-    input and output. A ranking for :mod:`serenity_mlir.pipeline.patches`,
+    (each layer one dispatch with its pad and element-wise ops fused; LRN's
+    pooling over channels counts as a layer): the input and the assembled cut
+    value throughout, plus the worst layer's input and output windows in any
+    patch; or, after the cut, a layer's whole input and output. A ranking for :mod:`serenity_mlir.pipeline.patches`,
     which costs the finalists with the memory model."""
     st = p.stage
 
@@ -531,19 +620,19 @@ def estimate_peak(p: Plan) -> int:
         return (st.input_pixel_bytes if i < 0 else st.nodes[i].pixel_bytes) * _pixels(r)
 
     def full(i: int) -> int:
-        return size(i, full_region(st.value(i), st.spatial))
+        return size(i, full_region(st.value(i), st.dims(i)))
 
     base = full(-1)
     inside = 0
     for need in p.regions:
         for n in p.nodes:
-            if n.window is not None:
+            if n.window is not None or n.kind == "pool_pointwise":
                 src = _layer_source(st, n)
                 inside = max(inside, size(src, need[src]) + size(n.index, need[n.index]))
     stage = base + (full(p.cut.index) if p.grid != (1, 1) else 0) + inside
     after = 0
     patched = {n.index for n in p.nodes}
-    for n in st.layers:
-        if n.index not in patched:
+    for n in st.nodes:
+        if (n.window is not None or n.kind == "pool_pointwise") and n.index not in patched:
             after = max(after, full(_layer_source(st, n)) + full(n.index))
     return max(stage, base + after)

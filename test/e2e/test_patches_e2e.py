@@ -213,3 +213,43 @@ def test_plot_marks_the_patch_stage(tmp_path: Path) -> None:
     assert all(p in stage for v in stage for p in body.graph.preds[v])
     # A 3x3 chain is not in a 2x2 patched graph: nothing is marked.
     assert plots.patch_stage_nodes(body, 9) == set()
+
+
+def lrn_stage(path: Path, size: int = 48) -> Path:
+    """AlexNet's first stage in small: conv 5x5 s2 3->16 with ReLU, ONNX
+    LRN (size 5), max pool 3x3 s2, conv 3x3 16->24 with ReLU, LRN (size 3),
+    max pool, then a classifier."""
+    import onnx
+
+    from serenity_mlir.samples._builder import GraphBuilder
+
+    b = GraphBuilder("lrn_stage", (1, 3, size, size), 17)
+
+    def lrn(x: str, n: int) -> str:
+        v = b.values[x]
+        sq = np.pad(v * v, ((0, 0), ((n - 1) // 2, n // 2), (0, 0), (0, 0)))
+        win = sum(sq[:, i : i + v.shape[1]] for i in range(n))
+        y = v / (1.0 + 1e-4 / n * win) ** 0.75
+        return b._emit("LRN", [x], "lrn", y, size=n, alpha=1e-4, beta=0.75, bias=1.0)
+
+    x = b.max_pool(lrn(b.relu(b.conv(b.input_name, 16, 5, stride=2, bias=True)), 5), 3, 2, 0)
+    x = b.max_pool(lrn(b.relu(b.conv(x, 24, 3, bias=True)), 3), 3, 2, 0)
+    onnx.save(b.build(b.classifier(x, 10)), path)
+    return path
+
+
+@pytest.mark.parametrize("patches", ["auto", "3x2@1", "2x3@3"])
+def test_lrn_stage_patches_and_matches_iree_default(patches: str, tmp_path: Path) -> None:
+    """LRN (IREE's import: 5-D reshapes, a channel pad, transposes, a
+    pooling over channels) no longer ends the stage: patches run through it,
+    the compile measures what it predicts and its outputs are IREE's default
+    build's on the same seeded inputs."""
+    model = lrn_stage(tmp_path / "lrn.onnx")
+    rep = api.compile_model(model, tmp_path / "lrn.vmfb", patches=patches)
+    p = rep["patches"]
+    assert p["grid"] is not None and p["reason"] == "", p
+    assert "linalg.pooling_ndhwc_sum" in p["stage_ops"] or p["split"] == 0
+    assert rep["prediction_exact"] and rep["measured_peak_bytes"] == rep["predicted_peak_bytes"]
+    assert rep["outputs_bit_identical"] or rep["outputs_within_tolerance"], rep
+    print(f"{patches}: {p['grid']}@{p['split']}, {rep['measured_peak_bytes']:,} B (IREE default "
+          f"{rep['reference_measured_peak_bytes']:,} B), bit-identical {rep['outputs_bit_identical']}")  # fmt: skip

@@ -44,6 +44,59 @@ RELU = """  %r{i} = linalg.generic {{indexing_maps = [{idm}, {idm}], iterator_ty
   }} -> {t}"""  # noqa: E501
 
 
+IDM5 = "affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3, d4)>"
+PARALLEL5 = ", ".join(['"parallel"'] * 5)
+
+
+def lrn_lines(i: int, v: str, shape: tuple[int, int, int, int], size: int) -> list[str]:
+    """ONNX LocalResponseNormalization over the channels of the NCHW value
+    ``v``, written as IREE's ONNX import writes it: the squares expanded to
+    5-D, padded over channels, transposed to NDHWC, summed by a pooling whose
+    window covers channels only, transposed back, divided by the size,
+    collapsed to 4-D, then ``v / (bias + alpha * sum / size) ** beta``."""
+    _, c, h, w = shape
+    t, t5 = _tt(shape), _tt((1, 1, c, h, w))
+    lo, hi = (size - 1) // 2, size // 2
+    t5p, tt = _tt((1, 1, c + lo + hi, h, w)), _tt((1, c + lo + hi, h, w, 1))
+    ts, tk = _tt((1, c, h, w, 1)), _tt((size, 1, 1))
+
+    def gen(name: str, ins: list[str], ts_: str, outs: str, body: str, rank: int = 4) -> list[str]:
+        idm, par = (IDM5, PARALLEL5) if rank == 5 else (IDM, PARALLEL)
+        args = ", ".join(f"%in{k}: f32" for k in range(len(ins)))
+        return [f"  {name} = linalg.generic {{indexing_maps = [{', '.join([idm] * (len(ins) + 1))}], "
+                f"iterator_types = [{par}]}} ins({', '.join(ins)} : {', '.join([ts_] * len(ins))})"
+                f" outs({outs} : {ts_}) {{",
+                f"  ^bb0({args}, %o: f32):", *[f"    {b}" for b in body.split(";")], f"  }} -> {ts_}"]  # fmt: skip
+
+    return [
+        f"  %le{i} = tensor.empty() : {t}",
+        *gen(f"%lsq{i}", [v, v], t, f"%le{i}", "%m = arith.mulf %in0, %in1 : f32;linalg.yield %m : f32"),
+        f"  %lx{i} = tensor.expand_shape %lsq{i} [[0], [1, 2], [3], [4]] output_shape [1, 1, {c}, {h}, {w}]"
+        f" : {t} into {t5}",
+        f"  %lp{i} = tensor.pad %lx{i} low[0, 0, {lo}, 0, 0] high[0, 0, {hi}, 0, 0] {{",
+        "  ^bb0(%a: index, %b: index, %c: index, %d: index, %e: index):",
+        "    tensor.yield %zero : f32", f"  }} : {t5} to {t5p}",
+        f"  %lte{i} = tensor.empty() : {tt}",
+        f"  %lt{i} = linalg.transpose ins(%lp{i} : {t5p}) outs(%lte{i} : {tt}) permutation = [0, 2, 3, 4, 1]",
+        f"  %lse{i} = tensor.empty() : {ts}",
+        f"  %lsf{i} = linalg.fill ins(%zero : f32) outs(%lse{i} : {ts}) -> {ts}",
+        f"  %lk{i} = tensor.empty() : {tk}",
+        f"  %ls{i} = linalg.pooling_ndhwc_sum"
+        " {dilations = dense<1> : vector<3xi64>, strides = dense<1> : vector<3xi64>}"
+        f" ins(%lt{i}, %lk{i} : {tt}, {tk}) outs(%lsf{i} : {ts}) -> {ts}",
+        f"  %lbe{i} = tensor.empty() : {t5}",
+        f"  %lb{i} = linalg.transpose ins(%ls{i} : {ts}) outs(%lbe{i} : {t5}) permutation = [0, 4, 1, 2, 3]",
+        *gen(f"%ld{i}", [f"%lb{i}"], t5, f"%lbe{i}",
+             f"%n = arith.constant {float(size)} : f32;%m = arith.divf %in0, %n : f32;linalg.yield %m : f32", 5),
+        f"  %lc{i} = tensor.collapse_shape %ld{i} [[0, 1], [2], [3], [4]] : {t5} into {t}",
+        *gen(f"%lden{i}", [f"%lc{i}"], t, f"%le{i}",
+             "%al = arith.constant 2.0e-2 : f32;%bi = arith.constant 1.0 : f32;%be = arith.constant 0.75 : f32;"
+             "%m = arith.mulf %in0, %al : f32;%a = arith.addf %m, %bi : f32;%p = math.powf %a, %be : f32;"
+             "linalg.yield %p : f32"),
+        *gen(f"%l{i}", [v, f"%lden{i}"], t, f"%le{i}", "%m = arith.divf %in0, %in1 : f32;linalg.yield %m : f32"),
+    ]
+
+
 def _tt(shape: tuple[int, ...]) -> str:
     return "tensor<" + "x".join(map(str, shape)) + "xf32>"
 
@@ -136,6 +189,9 @@ def render(spec: list[dict], shape: tuple[int, ...], name: str, layout: str = "n
         if L["relu"]:
             lines.append(RELU.format(i=i, idm=IDM, par=PARALLEL, v=v, t=_t(cout)))
             v = f"%r{i}"
+        if L.get("lrn"):  # NCHW only, as from ONNX
+            lines += lrn_lines(i, v, cout, L["lrn"])
+            v = f"%l{i}"
         if L["residual"]:
             lines.append(ADD.format(i=i, idm=IDM, par=PARALLEL, x=block_input, v=v, t=_t(cout)))
             v = f"%a{i}"
@@ -170,6 +226,31 @@ def _run_all(src: Path, vmfb: Path, names: list[str], x: np.ndarray) -> dict[str
 def test_every_split_and_grid_computes_the_whole_stage(seed: int, layout: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(1000 + seed)
     spec, shape = random_chain(rng, int(rng.integers(2, 5)))
+    _check_every_variant(spec, shape, layout, seed, rng, tmp_path)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_lrn_in_the_stage(seed: int, tmp_path: Path) -> None:
+    """LRN (AlexNet, ZFNet, GoogLeNet) after some layers, as IREE's ONNX
+    import writes it (5-D reshapes, a channel pad, transposes, a pooling over
+    channels only): the stage runs through it and every split and grid
+    computes what the whole stage computes."""
+    rng = np.random.default_rng(2000 + seed)
+    spec, shape = random_chain(rng, int(rng.integers(2, 5)))
+    for L in spec:
+        if rng.integers(0, 2) or L is spec[0]:
+            L["lrn"] = int(rng.choice([3, 4, 5]))
+    text = render(spec, shape, "f")
+    module = mlir_io.parse_module(text, "f.mlir", mlir_io.new_context())
+    stage = find_stage(next(iter(module.regions[0].blocks[0].operations)))
+    assert len(stage.layers) == len(spec), stage.end_reason
+    assert {n.kind for n in stage.nodes} >= {"reshape", "transpose", "pool_pointwise", "pad"}
+    _check_every_variant(spec, shape, "nchw", seed, rng, tmp_path)
+
+
+def _check_every_variant(
+    spec: list[dict], shape: tuple[int, int, int, int], layout: str, seed: int, rng: np.random.Generator, tmp_path: Path
+) -> None:
     assert len(spec) >= 1
     variants = _variants(spec, rng)
     names = ["whole"] + [f"s{s}_g{g[0]}x{g[1]}" for s, g in variants]
