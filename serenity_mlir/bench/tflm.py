@@ -456,7 +456,17 @@ def arena_summary(rows: list[dict[str, Any]]) -> str:
     patched = [r for r in rows if (r.get("patches") or {}).get("grid")]
     tried = [r for r in rows if r.get("patches") or "arena_entry_patches_error" in r]
     if tried:
-        parts.append(f"Patches applied on {len(patched)} of {len(tried)}.")
+        stageless = sum(1 for r in tried if r.get("patches") and not r["patches"].get("candidates"))
+        failed = sum(1 for r in tried if "arena_entry_patches_error" in r)
+        why = [
+            f"no patchable stage at the input on {stageless}" if stageless else "",
+            f"nothing costed below the unpatched graph on {len(tried) - len(patched) - stageless - failed}"
+            if len(tried) - len(patched) - stageless - failed
+            else "",
+            f"the build failed on {failed}" if failed else "",
+        ]
+        reasons = "; ".join(w for w in why if w)
+        parts.append(f"Patches applied on {len(patched)} of {len(tried)}" + (f" ({reasons})." if reasons else "."))
     bits = [r["arena_entry_bit_identical"] for r in rows if r.get("arena_entry_bit_identical") is not None]
     if bits:
         parts.append(f"Host arena-entry outputs bit-identical with our plain host build on {sum(bits)} of {len(bits)}.")

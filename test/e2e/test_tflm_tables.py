@@ -66,7 +66,7 @@ ROWS = [
     # below TFLM's head; patches chose none
     _row("b.int8", 400, 500, 200, 200, compile_over_iree=8.0, compile_seconds=40.0, iree_compile_seconds=5.0),
     # above TFLM's head even with the arena entry; the patched build failed
-    _row("c.f32", 100, 300, 125, None, arena_entry_bit_identical=False, arena_entry_patches_error="boom"),
+    _row("c.f32", 100, 300, 125, None, arena_entry_bit_identical=False, arena_entry_patches_error="boom", patches=None),
 ]
 
 
@@ -90,7 +90,8 @@ def test_arena_summary_geomeans_counts_and_seconds() -> None:
     # with patches: only a and b built (2.0, 2.0)
     assert "With `--arena-entry --patches auto`: geomean TFLM head / ours 2.000x over 2 models" in s
     assert "on 2 of 2." in s
-    assert "Patches applied on 1 of 3." in s
+    # b: no stage (no candidates); c: its build failed
+    assert "Patches applied on 1 of 3 (no patchable stage at the input on 1; the build failed on 1)." in s
     assert "bit-identical with our plain host build on 2 of 3." in s
     # f32: a and c (10 + 10 s vs 4 + 4 s, 2.5x each); int8: b alone
     assert "f32 20.0 s vs 8.0 s over 2 models (geomean 2.50x)" in s
