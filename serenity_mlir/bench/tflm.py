@@ -16,6 +16,16 @@ included), on a Cortex-M target (default ``cortex-m7``):
 - our outputs against TFLM's: the host build of the same compile run on
   TFLM's own inputs; int8 equal or within 1 LSB, float32 within 1e-5
   (normwise relative error).
+- ours with ``--arena-entry`` (the input and the results inside the arena,
+  the input's bytes reused once read, as TFLM reuses them) and with
+  ``--arena-entry --patches auto`` (what the patch stage chose, or why
+  nothing); the host arena-entry build run as a caller runs it, its outputs
+  against our plain host build's on the same seeded inputs, bit for bit;
+- compile seconds: ours against IREE's own whole default build of the same
+  imported model for the target (``compile_over_iree``).
+
+Without ``--flag-study`` the study of an earlier DIR/tflm.json is kept per
+model (IREE alone, our code does not change it), marked as carried.
 
 Writes DIR/tflm.json and DIR/tflm.md; prints the Markdown table on stdout and
 one progress line per model on stderr. A model that fails is recorded with
@@ -53,11 +63,18 @@ INT_LSB = 1
 
 
 def _compile(
-    model: Path, out: Path, target: str, flags: tuple[str, ...] = (), memory_flags: str = "auto"
+    model: Path,
+    out: Path,
+    target: str,
+    flags: tuple[str, ...] = (),
+    memory_flags: str = "auto",
+    arena_entry: bool = False,
+    patches: str = "off",
 ) -> tuple[dict[str, Any], float]:
     """The compile job with its defaults (no measurement: a Cortex-M build
-    does not run here), plus ``flags`` and a ``--memory-flags`` mode;
-    returns the report and the wall seconds."""
+    does not run here), plus ``flags``, a ``--memory-flags`` mode, and
+    ``--arena-entry`` / ``--patches`` when asked; returns the report and the
+    wall seconds."""
     t0 = time.perf_counter()
     settings = CompileSettings.from_options(
         target=target,
@@ -66,6 +83,8 @@ def _compile(
         quiet=True,
         extra_flags=list(flags),
         memory_flags=memory_flags,
+        arena_entry=arena_entry,
+        patches=patches,
     )
     r = driver.compile_model(model, out, settings)
     return r, time.perf_counter() - t0
@@ -158,12 +177,18 @@ def bench_model(model: Path, work: Path, target: str, flags: tuple[str, ...], st
     row["ram_bytes_memory_flags"] = ours["ram_bytes"]
     without, _ = _compile(model, work / "ours_off.vmfb", target, memory_flags="off")
     row["ram_bytes_no_memory_flags"] = without["ram_bytes"]
+    row.update(arena_entry_fields(model, work, target, tf.arena_head_bytes))
     # IREE's own builds of the same imported model.
     imported = import_model(model, quiet=True)
     row["input_shapes"] = imported.input_shapes
     src = work / ("model.mlirbc" if isinstance(imported.mlir, bytes) else "model.mlir")
     src.write_bytes(imported.mlir if isinstance(imported.mlir, bytes) else imported.mlir.encode())
     d = iree_build(src, None, t)
+    row["iree_stream_seconds"] = round(d.seconds, 1)  # IREE up to the stream phase (the arena)
+    # IREE's whole default build for the target, code generation included:
+    # what our compile's seconds compare with.
+    row["iree_compile_seconds"] = round(iree_build(src, work / "iree_target.vmfb", t).seconds, 1)
+    row["compile_over_iree"] = round(secs / row["iree_compile_seconds"], 2) if row["iree_compile_seconds"] else None
     row["iree_default_ram_bytes"] = None if d.arena_bytes is None else d.arena_bytes + input_bytes
     row.update(i32_intermediates(src, work / "model.flow.mlir", t))
     f = iree_build(src, None, t, flags)
@@ -177,10 +202,14 @@ def bench_model(model: Path, work: Path, target: str, flags: tuple[str, ...], st
     row.update(compare_outputs(outs, list(tf.outputs)))
     # Do the memory flags keep the outputs bit for bit? Ours, and IREE's default.
     host = get_target("host")
-    _compile(model, work / "host_flags.vmfb", "host", flags, memory_flags="off")
+    # (the defaults' build is the one with the flags when auto chose them)
+    host_flags = work / "host.vmfb"
+    if tuple(row["memory_flags"]) != flags:
+        host_flags = work / "host_flags.vmfb"
+        _compile(model, host_flags, "host", flags, memory_flags="off")
     _compile(model, work / "host_off.vmfb", "host", memory_flags="off")
     row["memory_flags_bit_identical_ours"] = _same(
-        run_host_module(work / "host_flags.vmfb", list(tf.inputs)),
+        run_host_module(host_flags, list(tf.inputs)),
         run_host_module(work / "host_off.vmfb", list(tf.inputs)),
     )
     iree_build(src, work / "iree_host.vmfb", host)
@@ -190,9 +219,57 @@ def bench_model(model: Path, work: Path, target: str, flags: tuple[str, ...], st
         iree_outs, run_host_module(work / "iree_host_flags.vmfb", list(tf.inputs))
     )
     row["ours_bit_identical_to_iree_default"] = _same(outs, iree_outs)
+    row.update(arena_outputs_fields(model, work))
     if row["ram_bytes"]:
         row["tflm_over_ours"] = round(tf.arena_head_bytes / row["ram_bytes"], 3)
     return row
+
+
+def arena_entry_fields(model: Path, work: Path, target: str, tflm_head: int) -> dict[str, Any]:
+    """Ours with ``--arena-entry`` (the input and the results inside the
+    arena, the input's bytes reused once read, as TFLM reuses them), and
+    with ``--arena-entry --patches auto``; our defaults otherwise. A build
+    that fails is recorded with its error line."""
+    out: dict[str, Any] = {}
+    r, secs = _compile(model, work / "arena.vmfb", target, arena_entry=True)
+    out["ram_bytes_arena_entry"] = r["ram_bytes"]
+    out["arena_lower_bound_bytes"] = (r.get("arena_entry") or {}).get("lower_bound_bytes")
+    out["compile_seconds_arena_entry"] = round(secs, 1)
+    if r["ram_bytes"]:
+        out["tflm_over_ours_arena_entry"] = round(tflm_head / r["ram_bytes"], 3)
+    try:
+        p, secs = _compile(model, work / "arena_patches.vmfb", target, arena_entry=True, patches="auto")
+    except SerenityError as e:
+        out["arena_entry_patches_error"] = str(e).splitlines()[0]
+        return out
+    out["ram_bytes_arena_entry_patches"] = p["ram_bytes"]
+    out["compile_seconds_arena_entry_patches"] = round(secs, 1)
+    out["patches"] = p.get("patches")
+    out["patch_mac_overhead"] = p.get("patch_mac_overhead")
+    if p["ram_bytes"]:
+        out["tflm_over_ours_arena_entry_patches"] = round(tflm_head / p["ram_bytes"], 3)
+    return out
+
+
+def arena_outputs_fields(model: Path, work: Path) -> dict[str, Any]:
+    """The host build with ``--arena-entry``, run as a caller runs it
+    (runtime/arena.py, seeded inputs written into the arena), against our
+    plain host build (``work/host.vmfb``) on the same inputs: bit for bit."""
+    import numpy as np
+
+    from serenity_mlir.ir.tensors import TensorSpec
+    from serenity_mlir.runtime.arena import run_arena
+    from serenity_mlir.runtime.modules import random_inputs
+
+    r, _ = _compile(model, work / "host_arena.vmfb", "host", arena_entry=True)
+    layout = r["arena_entry"]
+    saved = work / "host_arena_outputs.npz"
+    run_arena(work / "host_arena.vmfb", seed=0, save_outputs=saved)
+    with np.load(saved) as z:
+        arena_outs = [z[f"arr_{i}"] for i in range(len(z.files))]
+    specs = [TensorSpec.parse(i["type"]) for i in layout["inputs"]]
+    plain = run_host_module(work / "host.vmfb", random_inputs(specs, 0))
+    return {"arena_entry_bit_identical": _same(arena_outs, plain)}
 
 
 def _same(a: list[Any], b: list[Any]) -> bool:
@@ -308,9 +385,122 @@ def gap_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _geomean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def _patches(r: dict[str, Any]) -> str:
+    """What ``--patches auto`` did with the arena entry: the grid, or none."""
+    if "arena_entry_patches_error" in r:
+        return "error"
+    p = r.get("patches")
+    if not p:
+        return "n/a"
+    if p.get("grid"):
+        return f"{p['grid']} at split {p['split']} (+{r.get('patch_mac_overhead', 0):.0%} MACs)"
+    return "none" if p.get("candidates") else "none (no stage)"
+
+
+def _secs(v: float | None) -> str:
+    return "n/a" if v is None else f"{v}"
+
+
+def arena_table(rows: list[dict[str, Any]]) -> str:
+    """Ours with ``--arena-entry`` and with ``--arena-entry --patches auto``
+    beside TFLM's head, the arena build's host outputs against our plain
+    host build, and compile seconds against IREE's own build; then the
+    summary: geomeans and counts at most TFLM's head, compile seconds ours
+    over IREE alone for float32 and int8."""
+    ok = [r for r in rows if "error" not in r and r.get("ram_bytes_arena_entry")]
+    if not ok:
+        return ""
+    lines = [
+        "| model | TFLM head | ours (`ram_bytes`) | ours `--arena-entry` | TFLM / ours (arena) "
+        "| ours `--arena-entry --patches auto` | TFLM / ours (arena + patches) | patches chosen "
+        "| arena outputs vs plain build | compile s: ours / arena / IREE alone | ours / IREE |",
+        "|" + "---|" * 11,
+    ]
+    for r in ok:
+        bit = r.get("arena_entry_bit_identical")
+        bits = "n/a" if bit is None else ("bit-identical" if bit else "DIFFER")
+        lines.append(
+            f"| {r['model']} | {_n(r['tflm_head_bytes'])} | {_n(r['ram_bytes'])} | {_n(r['ram_bytes_arena_entry'])} "
+            f"| {_ratio(r['tflm_head_bytes'], r['ram_bytes_arena_entry'])} "
+            f"| {_n(r.get('ram_bytes_arena_entry_patches'))} "
+            f"| {_ratio(r['tflm_head_bytes'], r.get('ram_bytes_arena_entry_patches'))} | {_patches(r)} | {bits} "
+            f"| {_secs(r.get('compile_seconds'))} / {_secs(r.get('compile_seconds_arena_entry'))} "
+            f"/ {_secs(r.get('iree_compile_seconds'))} "
+            f"| {'n/a' if r.get('compile_over_iree') is None else format(r['compile_over_iree'], '.2f') + 'x'} |"
+        )
+    lines += ["", arena_summary(ok)]
+    return "\n".join(lines)
+
+
+def arena_summary(rows: list[dict[str, Any]]) -> str:
+    """One paragraph: ours with the arena entry, and with patches, against
+    TFLM's head (geomean, how many at most it), and the compile seconds."""
+    parts = []
+    for key, what in (
+        ("ram_bytes_arena_entry", "With `--arena-entry`"),
+        ("ram_bytes_arena_entry_patches", "With `--arena-entry --patches auto`"),
+    ):
+        have = [r for r in rows if r.get(key)]
+        if not have:
+            parts.append(f"{what}: no model built.")
+            continue
+        geo = _geomean([r["tflm_head_bytes"] / r[key] for r in have])
+        at_most = sum(1 for r in have if r[key] <= r["tflm_head_bytes"])
+        parts.append(
+            f"{what}: geomean TFLM head / ours {geo:.3f}x over {len(have)} models, "
+            f"ours <= TFLM's head on {at_most} of {len(have)}."
+        )
+    patched = [r for r in rows if (r.get("patches") or {}).get("grid")]
+    tried = [r for r in rows if r.get("patches") or "arena_entry_patches_error" in r]
+    if tried:
+        stageless = sum(1 for r in tried if r.get("patches") and not r["patches"].get("candidates"))
+        failed = sum(1 for r in tried if "arena_entry_patches_error" in r)
+        why = [
+            f"no patchable stage at the input on {stageless}" if stageless else "",
+            f"nothing costed below the unpatched graph on {len(tried) - len(patched) - stageless - failed}"
+            if len(tried) - len(patched) - stageless - failed
+            else "",
+            f"the build failed on {failed}" if failed else "",
+        ]
+        reasons = "; ".join(w for w in why if w)
+        parts.append(f"Patches applied on {len(patched)} of {len(tried)}" + (f" ({reasons})." if reasons else "."))
+    bits = [r["arena_entry_bit_identical"] for r in rows if r.get("arena_entry_bit_identical") is not None]
+    if bits:
+        parts.append(f"Host arena-entry outputs bit-identical with our plain host build on {sum(bits)} of {len(bits)}.")
+    timed = []
+    for kind in ("f32", "int8"):
+        rs = [r for r in rows if r["model"].endswith("." + kind) and r.get("compile_over_iree")]
+        if rs:
+            ours = sum(r["compile_seconds"] for r in rs)
+            iree = sum(r["iree_compile_seconds"] for r in rs)
+            geo = _geomean([r["compile_over_iree"] for r in rs])
+            timed.append(f"{kind} {ours:.1f} s vs {iree:.1f} s over {len(rs)} models (geomean {geo:.2f}x)")
+    if timed:
+        parts.append(
+            "Compile seconds, ours (defaults) vs IREE's own default build for the target alone: "
+            + "; ".join(timed)
+            + " (wall time, one run each, on a shared machine)."
+        )
+    return " ".join(parts)
+
+
+CARRIED = (
+    "The flag study (the last table: IREE's default build with each candidate flag alone, read at the stream "
+    "phase; no code of ours in it) is carried from the previous `bench-tflm --flag-study` run with the same "
+    "IREE and the same files; the rest was measured in this run."
+)
+
+
 def report_text(rows: list[dict[str, Any]]) -> str:
-    """bench/tflm.md: the table, what stands between ours and TFLM, the flag study."""
-    parts = [markdown_table(rows, MEMORY_FLAGS), gap_table(rows), flag_study_table(rows)]
+    """bench/tflm.md: the table, ours with the arena entry, what stands
+    between ours and TFLM, the flag study (and where it came from)."""
+    parts = [markdown_table(rows, MEMORY_FLAGS), arena_table(rows), gap_table(rows), flag_study_table(rows)]
+    if any(r.get("flag_study_from_previous_run") for r in rows):
+        parts.append(CARRIED)
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
@@ -333,6 +523,25 @@ def check_tflite_files(models: list[Path]) -> None:
             raise InputError(f"{m}: not a TFLite flatbuffer (no 'TFL3' identifier)")
 
 
+def carry_flag_study(row: dict[str, Any], previous: dict[str, dict[str, Any]]) -> None:
+    """A run without ``--flag-study`` keeps the study the previous run of
+    the same model recorded (IREE alone: our code does not change it),
+    marked as carried."""
+    old = previous.get(row["model"])
+    if "flag_study" in row or not old or "flag_study" not in old:
+        return
+    row["flag_study"] = old["flag_study"]
+    row["flag_study_from_previous_run"] = True
+
+
+def previous_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """The rows of an earlier tflm.json by model ({} when there is none)."""
+    try:
+        return {r["model"]: r for r in json.loads(path.read_text())["rows"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="serenity-mlir bench-tflm", description=__doc__.split("\n\n")[0])
     ap.add_argument("models", nargs="*", type=Path, help=".tflite files (default: samples/tflm/*.tflite)")
@@ -353,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     require_tflm()
     check_out_folder(a.out, ("tflm.json", "tflm.md"))
     rows: list[dict[str, Any]] = []
+    previous = {} if a.flag_study else previous_rows(a.out / "tflm.json")
     for i, model in enumerate(models, 1):
         work = Path(tempfile.mkdtemp(prefix="serenity-tflm-"))
         t0 = time.perf_counter()
@@ -363,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {"model": model.name.removesuffix(".tflite"), "target": a.target, "error": why}
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        carry_flag_study(row, previous)
         rows.append(row)
         # Written after every model once one was measured: a long run keeps
         # what it measured, a run that measured nothing writes nothing.

@@ -120,5 +120,18 @@ def test_bench_tflm_on_the_sample(tmp_path: Path) -> None:
     assert row["ram_bytes"] == row["ram_bytes_memory_flags"]
     assert row["ram_bytes"] <= row["ram_bytes_no_memory_flags"]
     assert row["ram_bytes"] <= row["iree_memory_flags_ram_bytes"]
+    # With the arena entry the input's bytes are reused once read: TFLM's
+    # head exactly, at the layout's lower bound, outputs as the plain build's.
+    assert row["ram_bytes_arena_entry"] == row["arena_lower_bound_bytes"] == 393_216
+    assert row["ram_bytes_arena_entry"] < row["ram_bytes"]
+    assert row["tflm_over_ours_arena_entry"] == 1.0
+    assert row["arena_entry_bit_identical"] is True
+    # --patches auto on top: what the stage chose is recorded (a grid, or why
+    # none); with none the build is the arena entry's
+    assert row["patches"]["mode"] == "auto" and (row["patches"]["grid"] or row["patches"]["reason"])
+    if not row["patches"]["grid"]:
+        assert row["ram_bytes_arena_entry_patches"] == row["ram_bytes_arena_entry"]
+    assert row["iree_compile_seconds"] > 0 and row["compile_over_iree"] > 0
     md = (tmp_path / "tflm.md").read_text()
     assert f"| branches | 393,216 | {row['tflm_tail_bytes']:,} | {row['ram_bytes']:,} |" in md
+    assert f"| branches | 393,216 | {row['ram_bytes']:,} | 393,216 | 1.00x |" in md
