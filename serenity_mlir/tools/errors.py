@@ -122,12 +122,29 @@ def one_line(text: str) -> str:
     return " ".join(ln.strip() for ln in str(text).splitlines() if ln.strip())
 
 
+def _signal_behind(e: BaseException) -> BaseException:
+    """The signal's :class:`Terminated` when ``e`` only wraps it: a signal
+    that lands while Python runs a hook of its own is re-raised wrapped (a
+    class body's ``__set_name__`` during an import gives a RuntimeError
+    whose cause is the signal), or a clean-up it interrupted failed on top
+    of it. Else ``e``."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, Terminated):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return e
+
+
 def report_error(e: BaseException, prog: str = "serenity-mlir") -> int:
     """Prints ``e`` the way the tools do and returns the exit code
     (``prog``: the tool named in an internal error's line)."""
     if isinstance(e, (StdoutClosed, BrokenPipeError)):
         _silence_stdout()
         return EXIT_CLOSED_PIPE
+    e = _signal_behind(e)
     if isinstance(e, KeyboardInterrupt):
         why = f" by {e.args[0]}" if isinstance(e, Terminated) and e.args else ""
         print(f"error: interrupted{why}", file=sys.stderr, flush=True)
