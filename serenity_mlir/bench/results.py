@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Any
 
 from serenity_mlir.backend.compile import compile_input
 from serenity_mlir.bench import plots as bench_plots
+from serenity_mlir.bench.stats import geomean
 from serenity_mlir.errors import CompilerToolError, InputError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.memory import joint
@@ -305,16 +305,12 @@ def fragmentation_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def geomean(xs: list[float]) -> float:
-    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
-
-
 def summary(rows: list[dict[str, Any]], irregular: set[str]) -> dict[str, Any]:
     irr = [r for r in rows if r["model"] in irregular]
     out: dict[str, Any] = {}
     for base in ("a", "b", "c", "c'", "d0"):
-        out[f"geomean_reduction_vs_{base}_irregular"] = round(
-            geomean([r["configs"]["d"][f"reduction_vs_{base}"] for r in irr]), 3
+        out[f"geomean_reduction_vs_{base}_irregular"] = geomean(
+            [r["configs"]["d"][f"reduction_vs_{base}"] for r in irr], 3
         )
     out["never_worse_than_baselines"] = all(
         r["configs"]["d"]["measured_peak_bytes"]
@@ -327,8 +323,8 @@ def summary(rows: list[dict[str, Any]], irregular: set[str]) -> dict[str, Any]:
         with_site = [r for r in measured_e if r["configs"]["e"]["rewrite_sites_rewritable"] > 0]
         out["rewrite_networks_with_a_site"] = [r["model"] for r in with_site]
         out["rewrite_sites_applied"] = {r["model"]: r["configs"]["e"]["rewrite_sites_applied"] for r in measured_e}
-        out["geomean_reduction_e_vs_d_with_a_site"] = round(
-            geomean([r["configs"]["e"]["reduction_vs_d"] for r in with_site]), 3
+        out["geomean_reduction_e_vs_d_with_a_site"] = geomean(
+            [r["configs"]["e"]["reduction_vs_d"] for r in with_site], 3
         )
         out["rewrite_never_worse_than_d"] = all(
             r["configs"]["e"]["measured_peak_bytes"] <= r["configs"]["d"]["measured_peak_bytes"] for r in measured_e
@@ -430,9 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         for model in models:
             wd = work_root / model.stem
             wd.mkdir(exist_ok=True)
-            rows.append(
-                bench_model(model, a.target, wd, bar, a.time_limit, a.repeat, a.joint_time_limit, a.rewrite)
-            )
+            rows.append(bench_model(model, a.target, wd, bar, a.time_limit, a.repeat, a.joint_time_limit, a.rewrite))
         bar.close()
     except BaseException as e:
         raise bench_failed(e, work_root) from None

@@ -37,40 +37,37 @@ from serenity_mlir.runtime.compare import max_relative_error
 from serenity_mlir.runtime.local import measure
 from serenity_mlir.runtime.qemu import run_emulated
 from serenity_mlir.samples import SAMPLES
-from serenity_mlir.settings import TIME_LIMIT, MeasureSettings
+from serenity_mlir.settings import TIME_LIMIT, CompileSettings, MeasureSettings
 from serenity_mlir.targets import Target, available_targets, get_target
 
 # Two CPUs' float32 results agree to this normwise relative error.
 OUTPUT_RTOL = 1e-5
 
 
-def _build(
-    model: Path,
-    out: Path,
-    target: str,
-    scheduler: str,
-    placement: str = "serenity",
-    rewrite: bool = False,
-    patches: str = "off",
-    arena_entry: bool = False,
-) -> dict[str, Any]:
-    """Builds without running: the runs below save their outputs."""
-    base = config_settings(scheduler, placement, rewrite, TIME_LIMIT)
-    settings = replace(
+def _variant(
+    base: CompileSettings, scheduler: str = "serenity", placement: str = "serenity", **more: Any
+) -> CompileSettings:
+    """One build of the target's columns: ``base`` with another scheduler or
+    placement, or other settings (``rewrite``, ``patches``, ``arena_entry``)."""
+    return replace(
         base,
-        target=target,
-        measure=MeasureSettings(enabled=False, verify_outputs=False),
-        patches=replace(base.patches, mode=patches),
-        arena_entry=arena_entry,
+        schedule=replace(base.schedule, scheduler=scheduler),
+        placement=replace(base.placement, placement=placement),
+        **more,
     )
-    return compile_model(model, out, settings)
 
 
 def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any] | None) -> dict[str, Any]:
     """One model on one target: build, and run where it can run here (the
     outputs saved, so a Cortex-A run is compared with the host's)."""
     vmfb = workdir / f"{target.name}.vmfb"
-    r = _build(model, vmfb, target.name, "serenity")
+    # Builds without running (measure off): the runs below save their outputs.
+    base = replace(
+        config_settings("serenity", "serenity", False, TIME_LIMIT),
+        target=target.name,
+        measure=MeasureSettings(enabled=False, verify_outputs=False),
+    )
+    r = compile_model(model, vmfb, base)
     npz = workdir / f"{target.name}.outputs.npz"
     m: dict[str, Any] | None = None
     if target.runnable == "local":
@@ -94,30 +91,32 @@ def bench_target(model: Path, target: Target, workdir: Path, host: dict[str, Any
     if m is None:
         # What the schedule and the placement buy on the device: the same
         # build in imported order, and in the SERENITY order with IREE's layout.
-        p = _build(model, workdir / f"{target.name}.program.vmfb", target.name, "program", "iree")
-        s = _build(model, workdir / f"{target.name}.ireeplaced.vmfb", target.name, "serenity", "iree")
+        p = compile_model(model, workdir / f"{target.name}.program.vmfb", _variant(base, "program", "iree"))
+        s = compile_model(model, workdir / f"{target.name}.ireeplaced.vmfb", _variant(base, placement="iree"))
         row["program_order_arena_bytes"] = p["iree_arena_bytes"]
         row["iree_placement_arena_bytes"] = s["iree_arena_bytes"]
         row["slab_live_bytes"] = r.get("slab_live_bytes")
         if p["iree_arena_bytes"] and r["iree_arena_bytes"]:
             row["arena_reduction"] = round(p["iree_arena_bytes"] / r["iree_arena_bytes"], 3)
         # And what identity graph rewriting adds: the default build with --rewrite.
-        w = _build(model, workdir / f"{target.name}.rewrite.vmfb", target.name, "serenity", rewrite=True)
+        rewrite = replace(base.rewrite, enabled=True)
+        w = compile_model(model, workdir / f"{target.name}.rewrite.vmfb", _variant(base, rewrite=rewrite))
         row["arena_bytes_rewrite"] = w["iree_arena_bytes"]
         row["rewrite_sites_applied"] = w["rewrite_sites_applied"]
         if w["iree_arena_bytes"] and r["iree_arena_bytes"]:
             row["rewrite_gain"] = round(r["iree_arena_bytes"] / w["iree_arena_bytes"], 3)
         # Patch-based inference (--patches auto), and with the input and the
         # results inside the arena too (--arena-entry): the board's RAM.
-        q = _build(model, workdir / f"{target.name}.patches.vmfb", target.name, "serenity", patches="auto")
+        auto = replace(base.patches, mode="auto")
+        q = compile_model(model, workdir / f"{target.name}.patches.vmfb", _variant(base, patches=auto))
         row["ram_bytes_patches"] = q["ram_bytes"]
         row["patches_grid"] = q["patches"]["grid"]
         row["patches_split"] = q["patches"]["split"]
         row["patch_mac_overhead"] = q["patch_mac_overhead"]
         row["patches_reason"] = q["patches"]["reason"]
         try:
-            qa = _build(model, workdir / f"{target.name}.patches-arena.vmfb", target.name, "serenity",
-                        patches="auto", arena_entry=True)  # fmt: skip
+            both = _variant(base, patches=auto, arena_entry=True)
+            qa = compile_model(model, workdir / f"{target.name}.patches-arena.vmfb", both)
             row["ram_bytes_arena_entry_patches"] = qa["ram_bytes"]
         except SerenityError as e:
             # --arena-entry takes one tensor input and one execution region.

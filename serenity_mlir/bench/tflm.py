@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from serenity_mlir.backend.flags import CANDIDATE_FLAGS, MEMORY_FLAGS, iree_build
+from serenity_mlir.bench.stats import geomean
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.ir.tools import iree_compile
@@ -317,17 +318,13 @@ def markdown_table(rows: list[dict[str, Any]], flags: tuple[str, ...]) -> str:
         )
     ok = [r for r in rows if r.get("tflm_over_ours")]
     if ok:
-        geo = math.exp(sum(math.log(r["tflm_over_ours"]) for r in ok) / len(ok))
+        geo = geomean(r["tflm_over_ours"] for r in ok) or 0.0
         at_most = sum(1 for r in ok if r["ram_bytes"] <= r["tflm_head_bytes"])
         off = [r for r in ok if r.get("ram_bytes_no_memory_flags")]
-        geo_off = math.exp(sum(math.log(r["tflm_head_bytes"] / r["ram_bytes_no_memory_flags"]) for r in off) / len(off))
+        geo_off = geomean(r["tflm_head_bytes"] / r["ram_bytes_no_memory_flags"] for r in off) or 0.0
         at_most_off = sum(1 for r in off if r["ram_bytes_no_memory_flags"] <= r["tflm_head_bytes"])
         # Our defaults against both IREE baselines (a baseline IREE cannot build does not count).
-        below = sum(
-            1
-            for r in ok
-            if all(b is None or r["ram_bytes"] <= b for b in _baselines(r))
-        )
+        below = sum(1 for r in ok if all(b is None or r["ram_bytes"] <= b for b in _baselines(r)))
         lines += [
             "",
             f"Geomean TFLM head / ours: {geo:.3f}x over {len(ok)} models, ours <= TFLM's head on {at_most} of "
@@ -383,10 +380,6 @@ def gap_table(rows: list[dict[str, Any]]) -> str:
             f"| {r['i32_results']} ({r['i32_largest_bytes']:,}) |"
         )
     return "\n".join(lines)
-
-
-def _geomean(xs: list[float]) -> float:
-    return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
 
 def _patches(r: dict[str, Any]) -> str:
@@ -448,7 +441,7 @@ def arena_summary(rows: list[dict[str, Any]]) -> str:
         if not have:
             parts.append(f"{what}: no model built.")
             continue
-        geo = _geomean([r["tflm_head_bytes"] / r[key] for r in have])
+        geo = geomean([r["tflm_head_bytes"] / r[key] for r in have]) or 0.0
         at_most = sum(1 for r in have if r[key] <= r["tflm_head_bytes"])
         parts.append(
             f"{what}: geomean TFLM head / ours {geo:.3f}x over {len(have)} models, "
@@ -477,7 +470,7 @@ def arena_summary(rows: list[dict[str, Any]]) -> str:
         if rs:
             ours = sum(r["compile_seconds"] for r in rs)
             iree = sum(r["iree_compile_seconds"] for r in rs)
-            geo = _geomean([r["compile_over_iree"] for r in rs])
+            geo = geomean([r["compile_over_iree"] for r in rs]) or 0.0
             timed.append(f"{kind} {ours:.1f} s vs {iree:.1f} s over {len(rs)} models (geomean {geo:.2f}x)")
     if timed:
         parts.append(

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from serenity_mlir.bench.stats import geomean
 from serenity_mlir.errors import InputError, SerenityError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.pipeline.driver import compile_model
@@ -207,10 +207,6 @@ def bench_patches(model: Path, workdir: Path, row: dict[str, Any]) -> dict[str, 
     return out
 
 
-def geomean(xs: list[float]) -> float | None:
-    return round(math.exp(sum(math.log(x) for x in xs) / len(xs)), 3) if xs else None
-
-
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     measured = [r for r in rows if r.get("reduction_vs_default")]
     return {
@@ -219,9 +215,9 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "failed": [r["model"] for r in rows if not r["ok"]],
         "irregular": [r["model"] for r in rows if r["irregular"]],
         "geomean_default_over_shipped_irregular": geomean(
-            [r["reduction_vs_default"] for r in measured if r["irregular"]]
+            [r["reduction_vs_default"] for r in measured if r["irregular"]], 3
         ),
-        "geomean_default_over_shipped_all": geomean([r["reduction_vs_default"] for r in measured]),
+        "geomean_default_over_shipped_all": geomean([r["reduction_vs_default"] for r in measured], 3),
         "never_above_default": all(r["checks"]["never_above_default"] for r in rows),
         "wall_seconds": round(sum(r["wall_seconds"] for r in rows), 1),
         **patch_summary(rows),
@@ -238,9 +234,9 @@ def patch_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "patches_models": len(with_p),
         "patches_applied": [r["model"] for r in with_p if r.get("patches_grid")],
-        "geomean_default_over_patches_light": geomean([r["patches_reduction_vs_default"] for r in light]),
-        "geomean_default_over_shipped_light": geomean([r["reduction_vs_default"] for r in light]),
-        "geomean_default_over_patches_all": geomean([r["patches_reduction_vs_default"] for r in with_p]),
+        "geomean_default_over_patches_light": geomean([r["patches_reduction_vs_default"] for r in light], 3),
+        "geomean_default_over_shipped_light": geomean([r["reduction_vs_default"] for r in light], 3),
+        "geomean_default_over_patches_all": geomean([r["patches_reduction_vs_default"] for r in with_p], 3),
         "patches_never_above_without": all(r["checks"].get("patches_never_above_without", False) for r in with_p),
         "patches_max_time_ratio": max(ratios) if ratios else None,
     }
