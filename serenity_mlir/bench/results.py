@@ -11,7 +11,11 @@ For each model, side by side in one run, each measured in a fresh process:
 (e)  SERENITY after identity graph rewriting (``--rewrite``; n/a without):
      concat -> convolution sites rewritten where that lowers the scheduled
      peak (pipeline/rewrite.py); outputs compared with (a) within a relative
-     error of 1e-5.
+     error of 1e-5;
+(p)  SERENITY with patch-based inference (``--patches auto``; n/a without):
+     the stage at the input run patch by patch where that pays
+     (pipeline/patches.py); outputs compared with (a), bit for bit and within
+     a relative error of 1e-5.
 
 Writes DIR/results.json, DIR/results.md and PNG plots; prints the Markdown
 table on stdout and a progress bar on stderr.
@@ -29,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +44,7 @@ from serenity_mlir.errors import CompilerToolError, InputError
 from serenity_mlir.files import atomic_write
 from serenity_mlir.memory import joint
 from serenity_mlir.pipeline import measure as run_stage
-from serenity_mlir.pipeline.chain import BuiltModule, build_module
+from serenity_mlir.pipeline.chain import BuiltModule, build_module, patch_then_build
 from serenity_mlir.pipeline.importer import import_model
 from serenity_mlir.pipeline.lower import lower
 from serenity_mlir.pipeline.paths import check_out_folder
@@ -61,6 +66,7 @@ CONFIGS = {
     "d0": "SERENITY order, IREE placement",
     "d": "SERENITY (order + placement)",
     "e": "SERENITY + rewriting",
+    "p": "SERENITY + patch-based inference (--patches auto)",
 }
 # key -> (scheduler, placement, rewrite): each configuration is a settings
 # tree run through the compile job's own chain (pipeline/chain.py).
@@ -145,6 +151,7 @@ def bench_model(
     repeat: int,
     joint_time_limit: float = 0.0,
     rewrite: bool = False,
+    patches: bool = False,
 ) -> dict[str, Any]:
     target = get_target(target_name)
     imported = import_model(model, quiet=True)
@@ -197,6 +204,16 @@ def bench_model(
                 "gain": round(module.predicted_slab_bytes / j.slab_bytes, 3) if j.slab_bytes else None,
             }
         bar.step(f"{model.stem}: scheduled+compiled ({key})")
+    if patches:
+        settings = config_settings("serenity", "serenity", False, time_limit)
+        settings = replace(settings, patches=replace(settings.patches, mode="auto"))
+        _, patch, module = patch_then_build(lowered, target, settings, work, "p.vmfb", model.name, tag="p")
+        assert patch is not None
+        vmfbs["p"] = module.built.artifacts["module"]
+        cfg = row["configs"]["p"] = _config_row(module, lowered.seconds)
+        cfg["compile_seconds"] = round(cfg["compile_seconds"] + patch.seconds, 3)
+        cfg.update(patch.report_fields())
+        bar.step(f"{model.stem}: patched+scheduled+compiled (p)")
     # Our modules record their input shapes; IREE's own builds do not, so
     # measure ours first and give the same inputs to the baselines.
     run = run_stage.runner(target)
@@ -205,7 +222,7 @@ def bench_model(
     inputs: list[str] | None = None
     hashes = {}
     function = ""
-    for key in ("d", "c", "c'", "cp", "d0", "a", "b", *(("e",) if rewrite else ())):
+    for key in ("d", "c", "c'", "cp", "d0", "a", "b", *(("e",) if rewrite else ()), *(("p",) if patches else ())):
         npz = workdir / f"outputs_{key.replace(chr(39), '_prime')}.npz"
         m = run(vmfbs[key], row.get("function"), inputs, 0, npz)
         inputs, function = m.inputs, m.function
@@ -234,6 +251,17 @@ def bench_model(
         e["outputs_max_rel_error_vs_a"] = err
         e["outputs_match_a"] = err <= RewriteSettings().rtol
         e["reduction_vs_d"] = round(row["configs"]["d"]["measured_peak_bytes"] / e["measured_peak_bytes"], 3)
+    if not patches:
+        row["configs"]["p"] = {"status": "n/a: run with --patches"}
+    else:
+        p = row["configs"]["p"]
+        # Patches recompute halos in the same order of sums: bit-identical
+        # is expected; IREE's vectorisation may still reassociate.
+        err = max_relative_error(workdir / "outputs_p.npz", workdir / "outputs_a.npz")
+        p["outputs_max_rel_error_vs_a"] = err
+        p["outputs_bit_identical_to_a"] = p["outputs_match_a"]
+        p["outputs_match_a"] = err <= RewriteSettings().rtol
+        p["reduction_vs_d"] = round(row["configs"]["d"]["measured_peak_bytes"] / p["measured_peak_bytes"], 3)
     row["profiles"] = profiles
     a = row["configs"]["a"]
     for cfg in row["configs"].values():
@@ -257,10 +285,10 @@ def _fmt_bytes(n: int | None) -> str:
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| model | nodes | (a) IREE | (b) min-peak | (c) imported | (c') Kahn | (c+p) imported, placed "
-        "| (d0) SERENITY order | (d) SERENITY | (e) rewrite "
+        "| (d0) SERENITY order | (d) SERENITY | (e) rewrite | (p) patches "
         "| predicted (d) | d vs a | d vs c | d vs c' | bound | d / bound | sched s | compile s | latency d/a |"
     )
-    sep = "|" + "---|" * 20
+    sep = "|" + "---|" * 21
     lines = [head, sep]
     for r in rows:
         c = r["configs"]
@@ -272,13 +300,22 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"| {_fmt_bytes(c['b']['measured_peak_bytes'])} | {_fmt_bytes(c['c']['measured_peak_bytes'])} "
             f"| {_fmt_bytes(kahn['measured_peak_bytes'])} | {_fmt_bytes(c['cp']['measured_peak_bytes'])} "
             f"| {_fmt_bytes(c['d0']['measured_peak_bytes'])} | {_fmt_bytes(d['measured_peak_bytes'])} "
-            f"| {_fmt_bytes(c['e'].get('measured_peak_bytes'))} "
+            f"| {_fmt_bytes(c['e'].get('measured_peak_bytes'))} | {_patch_cell(c['p'])} "
             f"| {_fmt_bytes(d['predicted_peak_bytes'])} | {d['reduction_vs_a']:.2f}x "
             f"| {d['reduction_vs_c']:.2f}x | {vs_kahn:.2f}x "
             f"| {_fmt_bytes(r['lower_bound_bytes'])} | {d['measured_over_bound']:.2f} | {d['schedule_seconds']:.3f} "
             f"| {d['compile_seconds']:.1f} | {d.get('latency_ratio_vs_a', float('nan')):.2f} |"
         )
     return "\n".join(lines)
+
+
+def _patch_cell(p: dict[str, Any]) -> str:
+    """(p)'s measured bytes and the grid it chose ("none" when auto kept the
+    module whole: then it is (d)'s build)."""
+    if "measured_peak_bytes" not in p:
+        return "n/a"
+    grid = p["patches"]["grid"]
+    return f"{_fmt_bytes(p['measured_peak_bytes'])} ({grid + '@' + str(p['patches']['split']) if grid else 'none'})"
 
 
 def fragmentation_table(rows: list[dict[str, Any]]) -> str:
@@ -328,6 +365,14 @@ def summary(rows: list[dict[str, Any]], irregular: set[str]) -> dict[str, Any]:
         )
         out["rewrite_never_worse_than_d"] = all(
             r["configs"]["e"]["measured_peak_bytes"] <= r["configs"]["d"]["measured_peak_bytes"] for r in measured_e
+        )
+    measured_p = [r for r in rows if "measured_peak_bytes" in r["configs"]["p"]]
+    if measured_p:
+        out["patches_applied"] = {
+            r["model"]: r["configs"]["p"]["patches"]["grid"] for r in measured_p if r["configs"]["p"]["patches"]["grid"]
+        }
+        out["patches_never_above_d"] = all(
+            r["configs"]["p"]["measured_peak_bytes"] <= r["configs"]["d"]["measured_peak_bytes"] for r in measured_p
         )
     return out
 
@@ -412,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure (e): SERENITY after identity graph rewriting of concat -> convolution sites",
     )
+    ap.add_argument(
+        "--patches",
+        action="store_true",
+        help="also measure (p): SERENITY with patch-based inference (compile --patches auto)",
+    )
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args(argv)
     names = a.models or sorted(IRREGULAR) + sorted(REGULAR)
@@ -421,12 +471,16 @@ def main(argv: list[str] | None = None) -> int:
     work_root = Path(tempfile.mkdtemp(prefix="serenity-bench-"))
     try:
         models = resolve_models(names, work_root, a.paper_size)
-        bar = ProgressBar(len(models) * (12 if a.rewrite else 10), a.quiet)
+        bar = ProgressBar(len(models) * (10 + 2 * a.rewrite + 2 * a.patches), a.quiet)
         rows = []
         for model in models:
             wd = work_root / model.stem
             wd.mkdir(exist_ok=True)
-            rows.append(bench_model(model, a.target, wd, bar, a.time_limit, a.repeat, a.joint_time_limit, a.rewrite))
+            rows.append(
+                bench_model(
+                    model, a.target, wd, bar, a.time_limit, a.repeat, a.joint_time_limit, a.rewrite, a.patches
+                )
+            )
         bar.close()
     except BaseException as e:
         raise bench_failed(e, work_root) from None

@@ -42,6 +42,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,17 @@ from serenity_mlir.pipeline.importer import import_model
 from serenity_mlir.pipeline.paths import check_out_folder
 from serenity_mlir.runtime.modules import entry_function
 from serenity_mlir.runtime.tflm import require_tflm, run_tflm
-from serenity_mlir.settings import CompileSettings
+from serenity_mlir.settings import CompileSettings, MeasureSettings, PatchSettings
 from serenity_mlir.targets import Target, get_target
 
 TFLM_DIR = Path(__file__).resolve().parents[2] / "samples" / "tflm"
 FLOAT_RTOL = 1e-5
 INT_LSB = 1
+
+
+# The compile job's defaults, built without a run (a Cortex-M build does not
+# run here; the host builds are run apart, beside TFLM).
+_NO_RUN = CompileSettings(quiet=True, measure=MeasureSettings(enabled=False, verify_outputs=False))
 
 
 def _compile(
@@ -77,17 +83,9 @@ def _compile(
     ``--arena-entry`` / ``--patches`` when asked; returns the report and the
     wall seconds."""
     t0 = time.perf_counter()
-    settings = CompileSettings.from_options(
-        target=target,
-        measure=False,
-        verify_outputs=False,
-        quiet=True,
-        extra_flags=list(flags),
-        memory_flags=memory_flags,
-        arena_entry=arena_entry,
-        patches=patches,
-    )
-    r = driver.compile_model(model, out, settings)
+    job = replace(_NO_RUN, target=target, iree_flags=tuple(flags), memory_flags=memory_flags)
+    job = replace(job, arena_entry=arena_entry, patches=PatchSettings(mode=patches))
+    r = driver.compile_model(model, out, job)
     return r, time.perf_counter() - t0
 
 

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from serenity_mlir.backend.build import Built, build_for_target, describe_build
 from serenity_mlir.backend.stream import PlacedBuild
+from serenity_mlir.errors import FunctionChoiceError, InputError
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.memory.slab import SlabPrediction, peak_position, slices_for_order
 from serenity_mlir.passes.schedule import ScheduleOutcome
 from serenity_mlir.pipeline.arena import ArenaLayout, arena_built, place_arena_and_compile
-from serenity_mlir.pipeline.lower import Lowered
+from serenity_mlir.pipeline.lower import Lowered, lower_linalg_to_flow
+from serenity_mlir.pipeline.patches import PatchRecord, patch_stage
 from serenity_mlir.pipeline.place import GroundTruth, PlaceJob, place_and_compile
 from serenity_mlir.pipeline.rewrite import RewriteChoice, Variant, rewrite_then_schedule
 from serenity_mlir.pipeline.schedule import schedule_flow_file
@@ -191,3 +193,66 @@ def _try_packing_search(
         placed=placed.build,
         truth=placed.truth,
     )
+
+
+def patch_then_build(
+    lowered: Lowered,
+    target: Target,
+    settings: CompileSettings,
+    work: WorkFolder,
+    out_name: str,
+    model_name: str,
+    step: Callable[[str], None] = _quiet,
+    detail: Callable[[str], None] = _quiet,
+    tag: str | None = None,
+) -> tuple[Lowered, PatchRecord | None, BuiltModule]:
+    """From the lowered model to the built module: the patch stage
+    (``settings.patches``, when asked), then :func:`build_module`. The
+    compile job and the bench's patches column both come through here.
+    Returns the lowered module the chain started from (the patched one when
+    patches applied), the patch record, and the built module (``tag``: its
+    build folder, as for :func:`build_module`)."""
+    patch = None
+    if settings.patches.enabled:
+        step(f"patching the input stage ({settings.patches.mode})")
+        try:
+            patch = patch_stage(
+                lowered.input_file,
+                work,
+                target,
+                settings.schedule,
+                settings.patches.mode,
+                settings.patches.overhead,
+                log=detail,
+                function=settings.schedule.function,
+                baseline_flow=lowered.flow_file,
+                min_gain=settings.patches.min_gain,
+            )
+        except InputError as e:
+            # The pass's words (e.g. a model at the flow phase) with the flag and the file.
+            if not isinstance(e, FunctionChoiceError) and model_name not in str(e):
+                e.args = (f"--patches {settings.patches.mode}: {model_name}: {e}",)
+            raise
+        if patch.applied:
+            # The patched graph's flow module sits at one place in the work
+            # folder (the plot reads it there): auto lowered it while costing,
+            # a fixed grid is lowered now.
+            flow = work.variant("patched", "flow")
+            if patch.flow_file is not None:
+                shutil.copyfile(patch.flow_file, flow)
+            else:
+                lower_linalg_to_flow(patch.file, flow, target, None, "lowering the patched module to flow")
+            # The chain goes on from the patched module; the reference stays
+            # IREE's build of the model as imported.
+            lowered = Lowered(patch.file, flow, lowered.seconds)
+        elif settings.patches.mode != "auto":
+            # A grid the user forced, that this model cannot take: not a
+            # module built without what was asked for.
+            raise InputError(f"--patches {settings.patches.mode}: cannot patch {model_name}: {patch.reason}")
+        else:
+            detail(f"patches: none applied ({patch.reason})")
+    reuse = patch.baseline if patch is not None and not patch.applied else None
+    module = build_module(
+        lowered, settings, target, work, out_name, model_name, step=step, detail=detail, scheduled=reuse
+    )
+    return lowered, patch, module

@@ -18,7 +18,6 @@ measurement against it, the never-worse-than-IREE rule and publishing.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,10 +30,9 @@ from serenity_mlir.files import atomic_write, publish_copy
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.pipeline import measure as run_stage
 from serenity_mlir.pipeline.arena import run_arena_module
-from serenity_mlir.pipeline.chain import BuiltModule, build_module
+from serenity_mlir.pipeline.chain import BuiltModule, patch_then_build
 from serenity_mlir.pipeline.importer import import_model, model_files
-from serenity_mlir.pipeline.lower import Lowered, lower_input, lower_linalg_to_flow, write_input
-from serenity_mlir.pipeline.patches import PatchRecord, patch_stage
+from serenity_mlir.pipeline.lower import lower_input, write_input
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.report import Report, assemble, measured_fields
 from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
@@ -191,11 +189,15 @@ def _compile_model(
         reference = BackgroundCompile(lowered.input_file, work.reference, target)
         background.append(reference)
     try:
-        lowered, patch, module = _build(lowered, target.with_flags(memory_flags), settings, progress, work, out, model)
+        lowered, patch, module = patch_then_build(
+            lowered, target.with_flags(memory_flags), settings, work, out.name, model.name, progress, progress.detail
+        )
     except CompilerToolError as e:
         memory_flags = _drop_memory_flags(e, memory_flags, settings, notes, progress)
         lowered = lower_input(src, work, target)  # the reference may still be reading src
-        lowered, patch, module = _build(lowered, target, settings, progress, work, out, model)
+        lowered, patch, module = patch_then_build(
+            lowered, target, settings, work, out.name, model.name, progress, progress.detail
+        )
     if not settings.quiet and module.truth is not None:
         for warning in module.truth.differences:
             print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
@@ -242,63 +244,6 @@ def _drop_memory_flags(
     notes.append(f"IREE failed with the memory flags ({flags}): built without them ({e.first_error()})")
     progress.detail(notes[-1])
     return ()
-
-
-def _build(
-    lowered: Lowered,
-    target: Target,
-    settings: CompileSettings,
-    progress: Progress,
-    work: WorkFolder,
-    out: Path,
-    model: Path,
-) -> tuple[Lowered, PatchRecord | None, BuiltModule]:
-    """From the lowered model to the built module: patches (when asked), then
-    the chain (schedule, rewrite, place, compile) for ``target``."""
-    patch = None
-    if settings.patches.enabled:
-        progress(f"patching the input stage ({settings.patches.mode})")
-        try:
-            patch = patch_stage(
-                lowered.input_file,
-                work,
-                target,
-                settings.schedule,
-                settings.patches.mode,
-                settings.patches.overhead,
-                log=progress.detail,
-                function=settings.schedule.function,
-                baseline_flow=lowered.flow_file,
-                min_gain=settings.patches.min_gain,
-            )
-        except InputError as e:
-            # The pass's words (e.g. a model at the flow phase) with the flag and the file.
-            if not isinstance(e, FunctionChoiceError) and model.name not in str(e):
-                e.args = (f"--patches {settings.patches.mode}: {model.name}: {e}",)
-            raise
-        if patch.applied:
-            # The patched graph's flow module sits at one place in the work
-            # folder (the plot reads it there): auto lowered it while costing,
-            # a fixed grid is lowered now.
-            flow = work.variant("patched", "flow")
-            if patch.flow_file is not None:
-                shutil.copyfile(patch.flow_file, flow)
-            else:
-                lower_linalg_to_flow(patch.file, flow, target, None, "lowering the patched module to flow")
-            # The chain goes on from the patched module; the reference stays
-            # IREE's build of the model as imported.
-            lowered = Lowered(patch.file, flow, lowered.seconds)
-        elif settings.patches.mode != "auto":
-            # A grid the user forced, that this model cannot take: not a
-            # module built without what was asked for.
-            raise InputError(f"--patches {settings.patches.mode}: cannot patch {model.name}: {patch.reason}")
-        else:
-            progress.detail(f"patches: none applied ({patch.reason})")
-    reuse = patch.baseline if patch is not None and not patch.applied else None
-    module = build_module(
-        lowered, settings, target, work, out.name, model.name, step=progress, detail=progress.detail, scheduled=reuse
-    )
-    return lowered, patch, module
 
 
 def _measure(

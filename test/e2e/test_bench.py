@@ -10,7 +10,7 @@ from conftest import run_tool
 
 def test_bench_on_bundled_sample(branches_onnx: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    r = run_tool("serenity-mlir", "bench", str(branches_onnx), "--out", str(out), "--repeat", "3")
+    r = run_tool("serenity-mlir", "bench", str(branches_onnx), "--out", str(out), "--repeat", "3", "--patches")
     assert r.returncode == 0, r.stderr
     assert "| branches |" in r.stdout
     data = json.loads((out / "results.json").read_text())
@@ -20,6 +20,11 @@ def test_bench_on_bundled_sample(branches_onnx: Path, tmp_path: Path) -> None:
         assert c[key]["measured_peak_bytes"] > 0
         assert c[key]["outputs_match_a"] is True
     assert c["e"]["status"].startswith("n/a")
+    # (p): a 1x1 convolution pair on a small input has no stage worth
+    # patching; auto keeps the module whole and says why.
+    assert c["p"]["patches"]["grid"] is None and c["p"]["patches"]["reason"]
+    assert c["p"]["measured_peak_bytes"] == c["d"]["measured_peak_bytes"]
+    assert "| (p) patches |" in r.stdout and "(none)" in r.stdout
     # The schedule never loses to a baseline on this sample, and halves IREE's default.
     assert c["d"]["measured_peak_bytes"] <= min(c[k]["measured_peak_bytes"] for k in ("a", "b", "c", "c'", "cp", "d0"))
     assert c["d"]["reduction_vs_a"] >= 2.0
@@ -38,6 +43,28 @@ def test_bench_on_bundled_sample(branches_onnx: Path, tmp_path: Path) -> None:
     assert c["cp"]["measured_peak_bytes"] <= c["c"]["measured_peak_bytes"]
     assert (out / "peaks.png").stat().st_size > 1000
     assert (out / "live_branches.png").stat().st_size > 1000
+
+
+def test_bench_patches_column(tmp_path: Path) -> None:
+    """(p) on the MobileNetV2 sample: auto patches its stem, the measured
+    peak is the predicted one, below (d)'s, and the outputs are IREE's."""
+    model = Path(__file__).resolve().parents[2] / "samples" / "mobilenetv2.onnx"
+    out = tmp_path / "bench"
+    args = ("--out", str(out), "--repeat", "3", "--patches", "--joint-time-limit", "0")
+    r = run_tool("serenity-mlir", "bench", str(model), *args)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((out / "results.json").read_text())
+    c = data["rows"][0]["configs"]
+    p = c["p"]
+    assert p["patches"]["grid"], p["patches"]["reason"]
+    assert p["measured_peak_bytes"] == p["predicted_peak_bytes"]
+    assert p["measured_peak_bytes"] < c["d"]["measured_peak_bytes"]
+    assert p["reduction_vs_d"] > 1.0
+    assert 0 < p["patch_mac_overhead"] <= 0.2
+    assert p["outputs_match_a"] is True and p["outputs_max_rel_error_vs_a"] <= 1e-5
+    assert data["summary"]["patches_never_above_d"] is True
+    assert data["summary"]["patches_applied"] == {"mobilenetv2": p["patches"]["grid"]}
+    assert f"({p['patches']['grid']}@{p['patches']['split']})" in r.stdout
 
 
 def test_bench_targets_reports_arena_reduction(branches_onnx: Path, tmp_path: Path) -> None:
