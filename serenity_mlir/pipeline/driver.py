@@ -41,6 +41,9 @@ from serenity_mlir.settings import CompileSettings
 from serenity_mlir.targets import Target, get_target
 from serenity_mlir.units import check_memory_budget
 
+# Memory-model warnings printed on stderr; the rest are counted.
+MAX_WARNINGS = 3
+
 
 class Progress:
     """One line per step on stderr, so long compiles show where they are."""
@@ -199,8 +202,14 @@ def _compile_model(
             lowered, target, settings, work, out.name, model.name, progress, progress.detail
         )
     if not settings.quiet and module.truth is not None:
-        for warning in module.truth.differences:
+        # A patched graph can differ on dozens of small buffers: a few lines
+        # name the kind, the report's notes hold every one.
+        diffs = module.truth.differences
+        for warning in diffs[:MAX_WARNINGS]:
             print(f"warning: the memory model differs from IREE's slices: {warning}", file=sys.stderr)
+        if len(diffs) > MAX_WARNINGS:
+            more = len(diffs) - MAX_WARNINGS
+            print(f"warning: ... and {more} more such differences (--report FILE lists them all)", file=sys.stderr)
     final = artifact_paths(out, target)
     report = assemble(model, out, settings.schedule.scheduler, imported, lowered.seconds, module, final)
     report.memory_flags = list(memory_flags)
