@@ -2,7 +2,8 @@
 
 Runs on a module after IREE's ``input`` phase, like ``serenity-rewrite``:
 the stage at the network's input is cut at a split op and run as a grid of
-patches (:mod:`serenity_mlir.rewrite.patches` plans them,
+patches (:mod:`serenity_mlir.rewrite.patches` finds the stage,
+:mod:`serenity_mlir.rewrite.patch_plan` plans the patches,
 :mod:`serenity_mlir.rewrite.patch_rewrite` writes them). ``grid=RxC``;
 ``split=N`` (the N-th convolution or pooling of the stage, from 0) or
 ``auto`` (the split with the lowest quick estimate for this grid;
@@ -21,8 +22,9 @@ from iree.compiler import ir
 from serenity_mlir.analysis import find_body_function
 from serenity_mlir.errors import InputError, InternalError
 from serenity_mlir.ir.phases import detect_phase
+from serenity_mlir.rewrite.patch_plan import estimate_peak, plan
 from serenity_mlir.rewrite.patch_rewrite import apply_patches
-from serenity_mlir.rewrite.patches import NotPatchable, estimate_peak, find_stage, plan
+from serenity_mlir.rewrite.patches import NotPatchable, find_stage
 
 
 def parse_grid(text: str) -> tuple[int, int]:

@@ -9,7 +9,7 @@ patched by the ``serenity-patch`` pass (:mod:`serenity_mlir.rewrite.patches`).
 to 8x8 is planned (windows and MACs, no IR written); candidates above the
 MAC-overhead cap (``overhead``: 0.2 = at most 20% more MACs than the patched
 ops computed once) are dropped, the rest ranked by a quick estimate of the
-stage's live bytes (:func:`serenity_mlir.rewrite.patches.estimate_peak`).
+stage's live bytes (:func:`serenity_mlir.rewrite.patch_plan.estimate_peak`).
 The best few (``finalists``) and the unpatched module are then costed the
 way :mod:`serenity_mlir.pipeline.rewrite` costs its variants: lowered to the
 flow phase, scheduled, their order's slab placed by the placement's cheap
@@ -42,7 +42,8 @@ from serenity_mlir.pipeline.lower import lower_linalg_to_flow, lower_to_linalg
 from serenity_mlir.pipeline.rewrite import Variant
 from serenity_mlir.pipeline.schedule import schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder
-from serenity_mlir.rewrite.patches import NotPatchable, Plan, estimate_peak, find_stage, plan
+from serenity_mlir.rewrite.patch_plan import Plan, estimate_peak, plan
+from serenity_mlir.rewrite.patches import NotPatchable, find_stage
 from serenity_mlir.settings import PATCH_MIN_GAIN, PATCH_NEAR_BEST, PATCH_OVERHEAD, PATCH_STAGE_SHARE, ScheduleSettings
 from serenity_mlir.targets import Target
 

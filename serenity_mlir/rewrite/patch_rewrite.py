@@ -1,5 +1,5 @@
 """Patch-based inference, the IR half: a planned stage
-(:func:`serenity_mlir.rewrite.patches.plan`) written as patches.
+(:func:`serenity_mlir.rewrite.patch_plan.plan`) written as patches.
 
 Each patch slices the function input, re-runs the stage's ops on its
 windows (one shared weight per layer, a ``tensor.pad`` only where a window
@@ -19,7 +19,8 @@ from typing import Any
 from iree.compiler import ir
 
 from serenity_mlir.rewrite.apply import sweep_dead
-from serenity_mlir.rewrite.patches import Node, Plan, Region, find_stage, full_region, layer_window, plan
+from serenity_mlir.rewrite.patch_plan import Plan, full_region, layer_window, plan
+from serenity_mlir.rewrite.patches import Node, Region, find_stage
 from serenity_mlir.rewrite.sites import defining_op, static_shape
 
 

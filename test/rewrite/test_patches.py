@@ -22,8 +22,9 @@ import pytest
 
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.ir.tools import iree_compile
+from serenity_mlir.rewrite.patch_plan import plan
 from serenity_mlir.rewrite.patch_rewrite import apply_patches
-from serenity_mlir.rewrite.patches import NotPatchable, find_stage, plan
+from serenity_mlir.rewrite.patches import NotPatchable, find_stage
 from serenity_mlir.targets import get_target
 
 HOST = get_target("host")
