@@ -48,6 +48,10 @@ from serenity_mlir.scheduler.search import RunCap, stored_ceiling, threshold_sea
 
 # First cap (stored sets) of one threshold search; doubled on each retry.
 FIRST_CAP = 250_000
+# After a found order the next budget is just below it, up to this many
+# times in a row (found orders come cheap from the dives; a failed search
+# there proves the order optimal), then bisection.
+BELOW_TRIES = 8
 BEAM_WIDTH = 64
 # Segments whose plain DP stays under this many sets are solved by it outright.
 SMALL_DP_STATES = 20_000
@@ -343,6 +347,7 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
     middle: a found order there lowers ``hi`` at little cost)."""
     cap = FIRST_CAP
     tau = max(seg.lo, glob_lo)
+    found_in_row = 0  # searches in a row that found an order
     while seg.hi > max(seg.lo, glob_lo):
         lo = max(seg.lo, glob_lo)
         tau = min(max(tau, lo), seg.hi - 1)
@@ -365,5 +370,11 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
             seg.lo = max(seg.lo, tau + 1, res.min_pruned)
             glob_lo = max(glob_lo, seg.lo)
         lo = max(seg.lo, glob_lo)
-        tau = lo + (seg.hi - 1 - lo) // 2
+        # After a first found order, ask just below it: a failed search costs
+        # the most, and one there proves the order optimal at once (its
+        # smallest pruned step lifts lo to the peak); after that, or when it
+        # finds a lower order, bisect.
+        found_in_row = found_in_row + 1 if res.found else 0
+        try_below = 0 < found_in_row <= BELOW_TRIES
+        tau = seg.hi - 1 if try_below else lo + (seg.hi - 1 - lo) // 2
     return glob_lo
