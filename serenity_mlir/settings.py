@@ -51,6 +51,11 @@ PATCH_NEAR_BEST = 0.02
 # No candidate is costed when the unpatched stage's estimated worst point is
 # below this share of the graph's predicted peak: the peak is past the stage.
 PATCH_STAGE_SHARE = 0.5
+# The quick estimate of a patched stage runs 0.55-1.5x the graph's peak
+# where the stage holds it. When the best costed graph peaks this many times
+# above a coarser grid's estimate, its peak lies outside the stage, and that
+# grid (fewer patches: less to compile and to run) is costed too.
+PATCH_ESTIMATE_SPREAD = 1.5
 
 MEMORY_MODELS = ("iree", "paper")
 PLACEMENT_NAMES = ("serenity", "heuristic", "iree")

@@ -10,12 +10,17 @@ to 8x8 is planned (windows and MACs, no IR written); candidates above the
 MAC-overhead cap (``overhead``: 0.2 = at most 20% more MACs than the patched
 ops computed once) are dropped, the rest ranked by a quick estimate of the
 stage's live bytes (:func:`serenity_mlir.rewrite.patch_plan.estimate_peak`).
-The best few (``finalists``) and the unpatched module are then costed the
-way :mod:`serenity_mlir.pipeline.rewrite` costs its variants: lowered to the
-flow phase, scheduled, their order's slab placed by the placement's cheap
-part, plus inputs and outputs (the memory model; nothing is compiled to a
-module). The lowest wins if it is strictly below the unpatched graph;
-otherwise the record says so and the original module stays.
+The best few (``finalists`` - 1) and the unpatched module are then costed
+the way :mod:`serenity_mlir.pipeline.rewrite` costs its variants: lowered to
+the flow phase, scheduled, their order's slab placed by the placement's
+cheap part, plus inputs and outputs (the memory model; nothing is compiled
+to a module). The estimate sees the stage only: when the best costed peak
+lies ``PATCH_ESTIMATE_SPREAD`` times above a coarser grid's estimate, the
+graph peaks outside the stage, and the coarsest such grid is costed too
+(AlexNet: 2x2 peaks as low as 7x7 with 4 patches instead of 35 to compile
+and run). Among the costed within ``PATCH_NEAR_BEST`` of the lowest, the
+fewest patches win, if at least ``min_gain`` below the unpatched graph;
+otherwise the record says why and the original module stays.
 
 ``RxC`` or ``RxC@N``: that grid (at split op N, or the split the quick
 estimate prefers) is applied without costing.
@@ -44,7 +49,14 @@ from serenity_mlir.pipeline.schedule import schedule_flow_file
 from serenity_mlir.pipeline.workdir import WorkFolder
 from serenity_mlir.rewrite.patch_plan import Plan, estimate_peak, plan
 from serenity_mlir.rewrite.patches import NotPatchable, find_stage
-from serenity_mlir.settings import PATCH_MIN_GAIN, PATCH_NEAR_BEST, PATCH_OVERHEAD, PATCH_STAGE_SHARE, ScheduleSettings
+from serenity_mlir.settings import (
+    PATCH_ESTIMATE_SPREAD,
+    PATCH_MIN_GAIN,
+    PATCH_NEAR_BEST,
+    PATCH_OVERHEAD,
+    PATCH_STAGE_SHARE,
+    ScheduleSettings,
+)
 from serenity_mlir.targets import Target
 
 MAX_GRID = 8
@@ -149,17 +161,19 @@ def patch_stage(
     if not ranked:
         return PatchRecord(mode, linalg, reason=f"no split and grid within {overhead:.0%} more MACs",
                            seconds=time.monotonic() - start)  # fmt: skip
-    picked: list[tuple[int, tuple[int, int], Plan]] = []
+    picked: list[tuple[int, tuple[int, int]]] = []  # (split, grid)
     seen: set[int] = set()
     for est, p in ranked:
         if est in seen:  # another grid with the same estimate: the cheapest in MACs came first
             continue
         seen.add(est)
-        picked.append((p.split, p.grid, p))
-        if len(picked) == finalists:
+        picked.append((p.split, p.grid))
+        if len(picked) >= max(1, finalists - 1):  # the last place is kept for a coarser grid (below)
             break
     plans = {(s, g): p.describe() | {"estimate": est} for est, p in ranked for s, g in [(p.split, p.grid)]}
     stage_peak = _stage_estimate(stage)
+    # (patches, estimate, MACs, split, grid): what the coarser round below chooses from
+    light = [(p.grid[0] * p.grid[1], est, p.patched_macs, p.split, p.grid) for est, p in ranked]
     del module, func, stage, ranked
 
     baseline: tuple[ScheduleOutcome, Path] | None = None
@@ -181,36 +195,17 @@ def patch_stage(
             f"graph's {baseline_peak:,} B)",
             seconds=time.monotonic() - start, baseline=baseline,
         )  # fmt: skip
-    # The finalists' lowerings are separate iree-compile processes: run
-    # them side by side (the scheduling after each stays in this process).
-    # If this thread is interrupted, the processes already started are
-    # killed, so the pool's threads end at once.
-    tags = {(s, g): f"patch_s{s}_{g[0]}x{g[1]}" for s, g, _ in picked}
-    srcs = {
-        k: _write_patched(linalg, work.variant(tag, "linalg"), k[1], str(k[0]), function) for k, tag in tags.items()
-    }
-    procs: list[subprocess.Popen[str]] = []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(len(picked), os.cpu_count() or 1)))
-    try:
-        futures = {
-            k: pool.submit(lower_linalg_to_flow, srcs[k], work.variant(tag, "flow"), target, extra_flags,
-                           f"lowering {tag} to the flow phase", procs.append)
-            for k, tag in tags.items()
-        }  # fmt: skip
-        flows = {k: f.result() for k, f in futures.items()}
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            proc.kill()
-        raise
-    finally:
-        pool.shutdown(wait=True)
-    costed: list[tuple[int, int, Path, tuple[int, tuple[int, int]], Path]] = []
-    for (s, g), tag in tags.items():
-        v = _cost_flow(flows[s, g], work, settings, tag)
-        if log is not None:
-            log(f"patches: split {s}, grid {g[0]}x{g[1]}: {v.predicted_peak_bytes:,} B predicted")
-        costed.append((v.predicted_peak_bytes, g[0] * g[1], srcs[s, g], (s, g), flows[s, g]))
+    costed = _cost_plans(picked, linalg, work, target, settings, extra_flags, function, log)
+    # A coarser grid, when the best costed peak lies well above its estimate
+    # (the peak is outside the stage, where patches change nothing): fewer
+    # patches for the same peak.
+    lowest = min(c[0] for c in costed)
+    fewest = min(c[1] for c in costed)
+    coarser = [c for c in light if c[0] < fewest and c[1] * PATCH_ESTIMATE_SPREAD <= lowest]
+    if coarser:
+        _, _, _, split_c, grid_c = min(coarser, key=lambda c: c[:3])
+        picked.append((split_c, grid_c))
+        costed += _cost_plans([(split_c, grid_c)], linalg, work, target, settings, extra_flags, function, log)
     lowest = min(c[0] for c in costed)
     # Fewest patches among the near-best (then the lowest peak, then the estimate's rank).
     best = min((c for c in costed if c[0] <= lowest * (1 + PATCH_NEAR_BEST)), key=lambda c: (c[1], c[0]))
@@ -237,6 +232,64 @@ def patch_stage(
         predicted_peak_bytes=peak, baseline_predicted_peak_bytes=baseline_peak,
         candidates=len(plans), costed=len(picked), seconds=seconds, flow_file=flow,
     )  # fmt: skip
+
+
+_Costed = tuple[int, int, Path, tuple[int, tuple[int, int]], Path]  # peak, patches, linalg, (split, grid), flow
+
+
+def _cost_plans(
+    plans: list[tuple[int, tuple[int, int]]],
+    linalg: Path,
+    work: WorkFolder,
+    target: Target,
+    settings: ScheduleSettings,
+    extra_flags: list[str] | None,
+    function: str | None,
+    log: Callable[[str], None] | None,
+) -> list[_Costed]:
+    """Writes each (split, grid)'s patched module, lowers them to the flow phase side
+    by side (separate iree-compile processes; if this thread is interrupted,
+    the processes already started are killed, so the pool's threads end at
+    once), then costs each with the memory model in this process."""
+    tags = {(s, g): f"patch_s{s}_{g[0]}x{g[1]}" for s, g in plans}
+    srcs = {
+        k: _write_patched(linalg, work.variant(tag, "linalg"), k[1], str(k[0]), function) for k, tag in tags.items()
+    }
+    procs: list[subprocess.Popen[str]] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(plans), os.cpu_count() or 1)))
+    try:
+        futures = {
+            k: pool.submit(_lower, srcs[k], work, tag, target, extra_flags, procs.append) for k, tag in tags.items()
+        }
+        flows = {k: f.result() for k, f in futures.items()}
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    costed: list[_Costed] = []
+    for (s, g), tag in tags.items():
+        v = _cost_flow(flows[s, g], work, settings, tag)
+        if log is not None:
+            log(f"patches: split {s}, grid {g[0]}x{g[1]}: {v.predicted_peak_bytes:,} B predicted")
+        costed.append((v.predicted_peak_bytes, g[0] * g[1], srcs[s, g], (s, g), flows[s, g]))
+    return costed
+
+
+def _lower(
+    src: Path,
+    work: WorkFolder,
+    tag: str,
+    target: Target,
+    extra_flags: list[str] | None,
+    started: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> Path:
+    """A patched (or the unpatched) linalg module lowered to the flow phase
+    in the work folder, under ``tag``."""
+    what = f"lowering {tag} to the flow phase"
+    return lower_linalg_to_flow(src, work.variant(tag, "flow"), target, extra_flags, what, started)
 
 
 def _stage_estimate(stage: Any) -> int:
@@ -311,6 +364,4 @@ def _cost(
     src: Path, work: WorkFolder, target: Target, settings: ScheduleSettings, extra_flags: list[str] | None, tag: str
 ) -> Variant:
     """The memory model's cost of a linalg module: lowered to flow, then :func:`_cost_flow`."""
-    what = f"lowering {tag} to the flow phase"
-    flow = lower_linalg_to_flow(src, work.variant(tag, "flow"), target, extra_flags, what)
-    return _cost_flow(flow, work, settings, tag)
+    return _cost_flow(_lower(src, work, tag, target, extra_flags), work, settings, tag)
