@@ -253,6 +253,6 @@ def patch_then_build(
             detail(f"patches: none applied ({patch.reason})")
     reuse = patch.baseline if patch is not None and not patch.applied else None
     module = build_module(
-        lowered, settings, target, work, out_name, model_name, step=step, detail=detail, scheduled=reuse
+        lowered, settings, target, work, out_name, model_name, tag=tag, step=step, detail=detail, scheduled=reuse
     )
     return lowered, patch, module

@@ -17,8 +17,8 @@ cheap part, plus inputs and outputs (the memory model; nothing is compiled
 to a module). The estimate sees the stage only: when the best costed peak
 lies ``PATCH_ESTIMATE_SPREAD`` times above a coarser grid's estimate, the
 graph peaks outside the stage, and the coarsest such grid is costed too
-(AlexNet: 2x2 peaks as low as 7x7 with 4 patches instead of 35 to compile
-and run). Among the costed within ``PATCH_NEAR_BEST`` of the lowest, the
+(AlexNet: 1x3 peaks as low as 7x7, with 3 patches to compile and run
+instead of 49). Among the costed within ``PATCH_NEAR_BEST`` of the lowest, the
 fewest patches win, if at least ``min_gain`` below the unpatched graph;
 otherwise the record says why and the original module stays.
 

@@ -370,10 +370,10 @@ def _meta_search(seg: _Seg, budget: Budget, glob_lo: int) -> int:
             seg.lo = max(seg.lo, tau + 1, res.min_pruned)
             glob_lo = max(glob_lo, seg.lo)
         lo = max(seg.lo, glob_lo)
-        # After a first found order, ask just below it: a failed search costs
-        # the most, and one there proves the order optimal at once (its
-        # smallest pruned step lifts lo to the peak); after that, or when it
-        # finds a lower order, bisect.
+        # After a found order, ask just below it (up to BELOW_TRIES times in
+        # a row): a failed search costs the most, and one there proves the
+        # order optimal at once (its smallest pruned step lifts lo to the
+        # peak); after a failed search, or past the tries, bisect.
         found_in_row = found_in_row + 1 if res.found else 0
         try_below = 0 < found_in_row <= BELOW_TRIES
         tau = seg.hi - 1 if try_below else lo + (seg.hi - 1 - lo) // 2
