@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from iree.compiler import ir
 
@@ -32,9 +33,10 @@ from serenity_mlir.settings import DEFAULT_PLACEMENT, PlacementSettings
 PACK_OP = "stream.resource.pack"
 
 
-@dataclass(frozen=True)
-class PackSlice:
-    """One slice of a pack: IREE's lifetime (inclusive) and byte size."""
+class PackSlice(NamedTuple):
+    """One slice of a pack: IREE's lifetime (inclusive) and byte size, in the
+    order the pack op lists them (a tuple, so ``PackSlice(*interval)`` reads
+    one straight from the op's attributes)."""
 
     start: int
     end: int

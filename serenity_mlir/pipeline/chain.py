@@ -241,7 +241,7 @@ def patch_then_build(
             if patch.flow_file is not None:
                 shutil.copyfile(patch.flow_file, flow)
             else:
-                lower_linalg_to_flow(patch.file, flow, target, None, "lowering the patched module to flow")
+                lower_linalg_to_flow(patch.file, flow, target, what="lowering the patched module to flow")
             # The chain goes on from the patched module; the reference stays
             # IREE's build of the model as imported.
             lowered = Lowered(patch.file, flow, lowered.seconds)

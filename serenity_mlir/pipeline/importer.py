@@ -34,6 +34,7 @@ from typing import Any
 
 from serenity_mlir.errors import InputError
 from serenity_mlir.files import captured_stderr
+from serenity_mlir.pipeline.onnx_fold import fold_shape_arithmetic, unshaped_results
 
 MIN_OPSET = 17
 MLIR_SUFFIXES = (".mlir", ".mlirbc")
@@ -150,6 +151,12 @@ def load_onnx(
         given = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in (input_shapes or {}).items())
         with_shapes = f" with --input-shape {given}" if given else ""
         raise InputError(f"{p}: ONNX shape inference failed{with_shapes}: {' '.join(str(e).split())}") from None
+    if unshaped_results(model):
+        # Shape arithmetic that inference could not see through (see onnx_fold).
+        folded = fold_shape_arithmetic(model)
+        if folded:
+            model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+            notes.append(f"folded {folded} shape-computation node(s) of {p.name} into constants")
     for vi in list(model.graph.input) + list(model.graph.output):
         dims = vi.type.tensor_type.shape.dim
         for i, d in enumerate(dims):

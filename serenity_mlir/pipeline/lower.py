@@ -72,8 +72,9 @@ def lower_linalg_to_flow(
     src: Path,
     out: Path,
     target: Target,
-    extra_flags: list[str] | None,
+    *,
     what: str,
+    extra_flags: list[str] | None = None,
     started: Callable[[subprocess.Popen[str]], None] | None = None,
 ) -> Path:
     """``iree-compile --compile-from=input --compile-to=flow`` (a rewritten

@@ -289,7 +289,8 @@ def _lower(
     """A patched (or the unpatched) linalg module lowered to the flow phase
     in the work folder, under ``tag``."""
     what = f"lowering {tag} to the flow phase"
-    return lower_linalg_to_flow(src, work.variant(tag, "flow"), target, extra_flags, what, started)
+    out = work.variant(tag, "flow")
+    return lower_linalg_to_flow(src, out, target, what=what, extra_flags=extra_flags, started=started)
 
 
 def _stage_estimate(stage: Any) -> int:

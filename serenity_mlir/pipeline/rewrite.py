@@ -110,10 +110,8 @@ def evaluate_variant(
     rewritten = SerenityRewrite(sites=chosen).apply(module)
     src = work.variant(tag, "linalg")
     atomic_write(src, mlir_io.module_to_text(module, debuginfo=True))
-    flow = lower_linalg_to_flow(
-        src, work.variant(tag, "flow"), target, None,
-        f"lowering the rewritten module (sites {list(chosen)}) to the flow phase",
-    )  # fmt: skip
+    what = f"lowering the rewritten module (sites {list(chosen)}) to the flow phase"
+    flow = lower_linalg_to_flow(src, work.variant(tag, "flow"), target, what=what)
     sched_file = work.variant(tag, "scheduled.flow")
     outcome = schedule_flow_file(flow, sched_file, settings, pack_search=not placed)
     variant = Variant.of(chosen, sched_file, outcome, placed)
