@@ -22,6 +22,12 @@ class InputError(SerenityError):
     """The user's input (model file, flags) cannot be used."""
 
 
+class ControlFlowError(InputError):
+    """The function body holds control flow (a loop or branch: what ONNX's
+    recurrent layers and Loop/Scan/If lower to); only straight-line bodies
+    are scheduled. The driver names the model's nodes behind it."""
+
+
 class GraphError(SerenityError):
     """A graph or schedule is malformed (bad JSON, unknown name, cycle)."""
 

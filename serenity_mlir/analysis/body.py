@@ -18,6 +18,9 @@ what IREE allocates (README.md, "How it works"):
   of one type whose ``flow.tensor.empty`` CSE merged get a buffer each (IREE
   clones it per chain before emplacing);
 - weights and constants (``util.global.load``, constants) are not activations;
+  a constant that an update chain writes into is cloned for the call (its
+  copy lives outside the slab for the whole call; dispatches that feed the
+  chain write into the copy);
 - function inputs (``hal.tensor.import``, or block arguments at the input
   level) are live from the start until their last use; exported results and
   returned values live to the end.
@@ -43,7 +46,7 @@ from dataclasses import dataclass, field
 
 from iree.compiler import ir
 
-from serenity_mlir.analysis.concat import Link, emplaced_chains, update_source
+from serenity_mlir.analysis.concat import CONSTANT_ROOT_OP, Link, emplaced_chains, update_source
 from serenity_mlir.analysis.functions import func_name
 from serenity_mlir.analysis.ops import (
     CONTROL_FLOW_PREFIXES,
@@ -66,7 +69,7 @@ from serenity_mlir.analysis.ops import (
     where,
 )
 from serenity_mlir.analysis.types import DynamicShape, tensor_bytes, tensor_bytes_or_error
-from serenity_mlir.errors import InputError
+from serenity_mlir.errors import ControlFlowError, InputError
 from serenity_mlir.ir.entry import ENTRY_INPUTS, recorded_entry
 from serenity_mlir.ir.tensors import TensorSpec
 from serenity_mlir.memory.slab import ALIGNMENT, SlabPrediction, align, predict_slab
@@ -93,7 +96,8 @@ class BodyGraph:
     barriers: frozenset[int] = frozenset()
     # Globals IREE allocates and fills when the module is initialised
     # (splat-initialised ``util.global``s, e.g. a hoisted 1/sqrt(var + eps)
-    # of a batch norm with default statistics): live for the whole call.
+    # of a batch norm with default statistics), constants a result exports,
+    # and constants cloned as a concat's target: live for the whole call.
     constant_bytes: int = 0
 
     def predict(self, order: Sequence[int]) -> SlabPrediction:
@@ -148,6 +152,9 @@ class _Buf:
     alloc: int | None  # the allocating node; None: an input, or not yet allocated
     is_input: bool = False
     lazy: bool = False  # allocated by its first in-place writer
+    # A constant cloned for the call (an update chain into it, see .concat):
+    # outside the slab, live for the whole call.
+    whole_call: bool = False
     users: set[int] = field(default_factory=set)
 
 
@@ -184,8 +191,16 @@ class _Builder:
         """``v``'s name as the module prints it (``%12``, ``%arg0``)."""
         return v.get_name(self.asm)
 
-    def new_buffer(self, size: int, alloc: int | None, name: str, is_input: bool = False, lazy: bool = False) -> int:
-        self.bufs.append(_Buf(name, size, alloc, is_input, lazy))
+    def new_buffer(
+        self,
+        size: int,
+        alloc: int | None,
+        name: str,
+        is_input: bool = False,
+        lazy: bool = False,
+        whole_call: bool = False,
+    ) -> int:
+        self.bufs.append(_Buf(name, size, alloc, is_input, lazy, whole_call=whole_call))
         return len(self.bufs) - 1
 
     def size_of(self, v: ir.Value, op: ir.Operation) -> int | None:
@@ -222,9 +237,13 @@ class _Builder:
             shared = not single_use(root)
             root_name = self.value_name(root)
             name = f"{root_name}->{self.value_name(links[0][0].results[0])}" if shared else root_name
-            b = self.new_buffer(size, None, name, lazy=True)
-            if not shared:
-                self.buffer_of[value_key(root)] = b
+            if defining_op(root).name == CONSTANT_ROOT_OP:
+                # The constant's clone; the constant itself stays a constant.
+                b = self.new_buffer(size, None, f"clone of {name}", whole_call=True)
+            else:
+                b = self.new_buffer(size, None, name, lazy=True)
+                if not shared:
+                    self.buffer_of[value_key(root)] = b
             self.chain_buffers.append((b, links))
             for update, source in links:
                 self.chain_buffer[op_key(update)] = b
@@ -236,7 +255,9 @@ class _Builder:
         for op in body_ops:
             oname = op.name
             if any(oname.startswith(p) for p in CONTROL_FLOW_PREFIXES):
-                raise InputError(f"{where(op)}: control flow ('{oname}') in the body of '{self.name}' is not supported")
+                raise ControlFlowError(
+                    f"{where(op)}: control flow ('{oname}') in the body of '{self.name}' is not supported"
+                )
             operands = list(all_operands(op, self.block))
             if not self.not_a_node(op, operands):
                 self.node(op, operands)
@@ -354,7 +375,8 @@ class _Builder:
         node_of = {op_key(n.op): i for i, n in enumerate(self.nodes)}
         for b, links in self.chain_buffers:
             writers = [node_of[op_key(defining_op(src) if src is not None else upd)] for upd, src in links]
-            self.bufs[b].alloc = writers[0]
+            if not self.bufs[b].whole_call:
+                self.bufs[b].alloc = writers[0]
             self.bufs[b].users.update(writers)
             for prev, nxt in zip(writers, writers[1:], strict=False):
                 if prev != nxt:
@@ -391,7 +413,7 @@ class _Builder:
         node_size = [0] * n
         extra: list[Buffer] = []  # Graph.buffers: inputs and further buffers of a node
         out_nodes: set[int] = set()
-        input_bytes = output_bytes = 0
+        input_bytes = output_bytes = cloned_bytes = 0
         buffers: list[Buffer] = []
         node_buffers: dict[int, list[int]] = {}
         # The results the call allocates: one execution region's results
@@ -404,6 +426,8 @@ class _Builder:
                 # (an input returned as it is is the caller's own buffer)
                 output_bytes += buf.size
             if a is None:
+                if buf.whole_call and b not in self.outputs:
+                    cloned_bytes += buf.size
                 if buf.is_input:
                     input_bytes += buf.size
                     if model == "paper":
@@ -453,6 +477,7 @@ class _Builder:
             input_bytes=input_bytes,
             output_bytes=output_bytes + self.exported_constant_bytes,
             constant_bytes=self.exported_constant_bytes
+            + cloned_bytes
             + (splat_global_bytes(self.func_op.parent) if self.func_op.parent is not None else 0),
             buffers=tuple(buffers),
             barriers=frozenset(v for v, op in enumerate(node_ops) if op.name in REGION_BARRIER_OPS),

@@ -1,7 +1,12 @@
 """Concats that IREE builds in place: update chains and emplaced writers.
 
 A concat at the flow phase is a chain of ``flow.tensor.update`` ops into a
-fresh (empty or splat) buffer. IREE's ``iree-stream-emplace-allocations``
+fresh (empty or splat) buffer, or into a constant (a ``util.global.load``:
+a ViT's class token concatenated with the patch embeddings, hoisted with
+its zero padding into one global). IREE clones a constant target before
+the first update (copy-on-write): a transient of its own, allocated and
+copied in an execution region ahead of the call's main one and never freed
+before the call ends. IREE's ``iree-stream-emplace-allocations``
 lets a dispatch whose result only feeds such an update (through single-use
 views) write straight into the concat buffer. This module finds those chains
 and writers; :mod:`.body` turns them into buffers and order constraints.
@@ -14,6 +19,10 @@ from iree.compiler import ir
 from serenity_mlir.analysis.ops import LAZY_BUFFER_OPS, VIEW_OPS, defining_op, op_key, tied_operands, value_key
 
 Link = tuple[ir.Operation, "ir.Value | None"]
+
+# An update chain into a constant: the constant is cloned for the call.
+CONSTANT_ROOT_OP = "util.global.load"
+
 
 def update_source(op: ir.Operation) -> ir.Value | None:
     """The value a ``flow.tensor.update`` writes (ODS: target, target dims,
@@ -58,8 +67,8 @@ def emplaced_chains(body_ops: list[ir.Operation]) -> list[tuple[ir.Value, list[t
     links in chain order as (update, the dispatch result written in place or
     None when the update copies)). A fresh value that CSE shared between
     several concats starts one chain per concat (IREE clones it for each).
-    Only chains with at least one emplaced link are returned: the others
-    keep the plain in-place update model.
+    Only chains into a constant or with at least one emplaced link are
+    returned: the others keep the plain in-place update model.
 
     IREE emplaces a dispatch result into link k only if it can move the
     chain so far (link k-1 and what it depends on) above the dispatch
@@ -121,7 +130,7 @@ def _collect_chains(
 ) -> list[tuple[ir.Value, list[Link]]]:
     chains = []
     for op in body_ops:
-        if op.name not in LAZY_BUFFER_OPS:
+        if op.name not in LAZY_BUFFER_OPS and op.name != CONSTANT_ROOT_OP:
             continue
         for root in op.results:
             # In block order (a use list runs newest first).
@@ -135,7 +144,7 @@ def _collect_chains(
                     cur = upd.results[0]
                     nxt = _updates_into(cur)
                     upd = nxt[0] if len(nxt) == 1 and len(list(cur.uses)) == 1 else None
-                if any(src is not None for _, src in links):
+                if op.name == CONSTANT_ROOT_OP or any(src is not None for _, src in links):
                     chains.append((root, links))
     return chains
 

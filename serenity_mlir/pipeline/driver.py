@@ -25,7 +25,14 @@ from typing import Any
 
 from serenity_mlir.backend.compile import BackgroundCompile, artifact_paths
 from serenity_mlir.backend.flags import memory_flags_for
-from serenity_mlir.errors import CompilerToolError, FunctionChoiceError, InputError, InternalError, SerenityError
+from serenity_mlir.errors import (
+    CompilerToolError,
+    ControlFlowError,
+    FunctionChoiceError,
+    InputError,
+    InternalError,
+    SerenityError,
+)
 from serenity_mlir.files import atomic_write, publish_copy
 from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.pipeline import measure as run_stage
@@ -195,6 +202,14 @@ def _compile_model(
         lowered, patch, module = patch_then_build(
             lowered, target.with_flags(memory_flags), settings, work, out.name, model.name, progress, progress.detail
         )
+    except ControlFlowError as e:
+        if not imported.control_flow_nodes:
+            raise
+        nodes = ", ".join(imported.control_flow_nodes[:3]) + (", ..." if len(imported.control_flow_nodes) > 3 else "")
+        raise ControlFlowError(
+            f"{model.name}: {nodes} lower(s) to a loop or branch, and only straight-line function bodies are "
+            f"scheduled; iree-compile builds this model without scheduling ({e})"
+        ) from None
     except CompilerToolError as e:
         memory_flags = _drop_memory_flags(e, memory_flags, settings, notes, progress)
         lowered = lower_input(src, work, target)  # the reference may still be reading src

@@ -52,6 +52,14 @@ class Imported:
     # Each input as it is compiled, e.g. "input_1: 1x96x96x3xf32 (batch pinned from ?)"
     # (ONNX and TFLite inputs; empty for MLIR files).
     input_shapes: list[str] = field(default_factory=list)
+    # The model's nodes that IREE lowers to loops or branches (ONNX LSTM,
+    # GRU, RNN, Loop, Scan, If), e.g. "LSTM '/lstm/LSTM'": named when the
+    # scheduler meets the control flow they become.
+    control_flow_nodes: list[str] = field(default_factory=list)
+
+
+# ONNX ops that IREE's importer turns into scf loops or branches.
+CONTROL_FLOW_ONNX_OPS = frozenset({"LSTM", "GRU", "RNN", "Loop", "Scan", "If"})
 
 
 def import_model(
@@ -260,7 +268,10 @@ def _import_onnx(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None
         raise InputError(f"{p}: IREE's ONNX importer produced invalid IR: {e}") from None
     except Exception as e:  # noqa: BLE001 - the importer raises plain exceptions
         raise InputError(f"{p}: IREE's ONNX importer failed: {type(e).__name__}: {e}") from None
-    return Imported(source=p, mlir=module.get_asm(), kind="onnx", notes=notes, input_shapes=shown)
+    loops = [f"{n.op_type} '{n.name}'" for n in model.graph.node if n.op_type in CONTROL_FLOW_ONNX_OPS]  # type: ignore[attr-defined]
+    return Imported(
+        source=p, mlir=module.get_asm(), kind="onnx", notes=notes, input_shapes=shown, control_flow_nodes=loops
+    )
 
 
 def _tosa_converter() -> Any:

@@ -5,14 +5,16 @@ multi-head attention, for one, takes ``Shape`` of a projection, slices it and
 concatenates a head count onto it. With every input shape pinned those values
 are constants, but ONNX shape inference (even with data propagation) leaves
 the reshaped tensor without a rank, and IREE's importer then types it as a
-rank-0 tensor and fails on the next op (IREE alone fails the same way).
+rank-0 tensor and fails on the next op (IREE alone fails the same way); or
+it leaves a dimension unknown (GroupNorm's export), which makes the model's
+result dynamic.
 
 :func:`fold_shape_arithmetic` evaluates such subgraphs: ``Shape`` of a
 tensor whose shape is known, then every node whose inputs are all constants
 and whose results are small (shape-sized, at most :data:`MAX_FOLD_ELEMENTS`
 elements), with ONNX's own reference evaluator. Folded results become
 initializers; the nodes go. It runs only when shape inference left some
-node result without a shape, so a graph that imports as it is is not touched.
+node result without a static shape, so a graph that imports as it is is not touched.
 """
 
 from __future__ import annotations
@@ -32,13 +34,9 @@ _NOT_FOLDABLE = frozenset(
 
 def unshaped_results(model: Any) -> list[tuple[str, str, str]]:
     """(op type, node name, result) for each node result that shape inference
-    left without a rank, in graph order."""
-    shaped = {
-        vi.name
-        for vi in [*model.graph.value_info, *model.graph.input, *model.graph.output]
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape")
-    }
-    shaped |= {i.name for i in model.graph.initializer}
+    left without a static shape (no rank, or a dimension it could not
+    compute), in graph order."""
+    shaped = set(_known_shapes(model)) | {i.name for i in model.graph.initializer}
     return [(n.op_type, n.name, o) for n in model.graph.node for o in n.output if o and o not in shaped]
 
 

@@ -81,3 +81,57 @@ def test_concats_sharing_an_empty_have_distinct_buffer_names() -> None:
     body = _body(SHARED_EMPTY)
     names = [b.name for b in body.buffers]
     assert len(set(names)) == len(names), names
+
+
+# A ViT's class token: the patch embeddings are written into a constant (the
+# token and zeros, hoisted into one global). IREE clones the constant before
+# the update (copy-on-write), in an execution region of its own ahead of the
+# call's main one, and never frees the clone before the call ends; the patch
+# dispatch writes its rows straight into the clone.
+CONSTANT_TARGET = """
+flow.executable private @ex {
+  flow.executable.export public @p
+  flow.executable.export public @q
+  flow.executable.export public @r
+}
+util.global private @cls : tensor<1088xf32>
+util.func public @vit(%arg0: tensor<1024xf32>) -> tensor<1024xf32> {
+  %c64 = arith.constant 64 : index
+  %k = util.global.load immutable @cls : tensor<1088xf32>
+  %p = flow.dispatch @ex::@p(%arg0) : (tensor<1024xf32>) -> tensor<1024xf32>
+  %u = flow.tensor.update %p, %k[%c64] : tensor<1024xf32> -> %k as tensor<1088xf32>
+  %q = flow.dispatch @ex::@q(%u) : (tensor<1088xf32>) -> tensor<1024xf32>
+  %r = flow.dispatch @ex::@r(%q, %k) : (tensor<1024xf32>, tensor<1088xf32>) -> tensor<1024xf32>
+  util.return %r : tensor<1024xf32>
+}
+"""
+
+
+def test_an_update_into_a_constant_writes_into_a_clone_for_the_whole_call() -> None:
+    body = _body(CONSTANT_TARGET)
+    g = body.graph
+    assert list(g.labels) == ["p", "q", "r"]
+    # The clone lives outside the slab for the whole call; %p has no buffer.
+    assert body.constant_bytes == 1088 * 4
+    assert body.fixed_bytes == 1024 * 4 + 1024 * 4 + 1088 * 4  # input, result, clone
+    assert g.sizes[0] == 0
+    transient = {(g.labels[x.alloc], x.size) for x in body.buffers if not x.output}
+    assert transient == {("q", 4096)}
+    # The constant itself (read again by %r) is still a constant, not the clone.
+    assert body.predict(range(g.num_nodes)).slab_bytes == 4096
+
+
+def test_a_copied_update_into_a_constant_copies_into_the_clone() -> None:
+    """%p is read again after the update: it keeps its buffer and the
+    update copies it into the clone (a node that allocates nothing)."""
+    r_before = "%r = flow.dispatch @ex::@r(%q, %k) : (tensor<1024xf32>, tensor<1088xf32>)"
+    r_after = "%r = flow.dispatch @ex::@r(%q, %p) : (tensor<1024xf32>, tensor<1024xf32>)"
+    assert r_before in CONSTANT_TARGET
+    text = CONSTANT_TARGET.replace(r_before, r_after)
+    body = _body(text)
+    g = body.graph
+    assert list(g.labels) == ["p", "flow.tensor.update", "q", "r"]
+    assert body.constant_bytes == 1088 * 4
+    assert g.sizes[1] == 0
+    transient = {(g.labels[x.alloc], x.size) for x in body.buffers if not x.output}
+    assert transient == {("p", 4096), ("q", 4096)}

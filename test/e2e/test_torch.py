@@ -117,3 +117,47 @@ def test_compile_torch_attention(tmp_path: Path) -> None:
     with torch.no_grad():
         want = module.eval()(x).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_compile_torch_vit_class_token(tmp_path: Path) -> None:
+    """A GroupNorm stem (its export leaves the result's batch dimension to a
+    computed reshape, which made the model's result dynamic), patch
+    embeddings concatenated after a learned class token (IREE writes them
+    into a copy of a constant, outside the slab: the memory model must count
+    that copy for the prediction to hold) and attention."""
+    torch = _torch()
+    import iree.runtime as rt
+
+    nn = torch.nn
+
+    class TinyViT(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.norm = nn.GroupNorm(2, 8)
+            self.patch = nn.Conv2d(8, 32, 8, 8)
+            self.cls = nn.Parameter(torch.randn(1, 1, 32))
+            self.pos = nn.Parameter(torch.randn(1, 17, 32))
+            self.attn = nn.MultiheadAttention(32, 2, batch_first=True)
+            self.head = nn.Linear(32, 10)
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            t = self.patch(torch.relu(self.norm(self.stem(x)))).flatten(2).transpose(1, 2)
+            t = torch.cat([self.cls.expand(1, -1, -1), t], 1) + self.pos
+            a, _ = self.attn(t, t, t, need_weights=False)
+            return self.head((t + a)[:, 0])
+
+    torch.manual_seed(0)
+    module = TinyViT()
+    x = torch.randn(1, 3, 32, 32)
+    out = tmp_path / "vit.vmfb"
+    report = api.compile_torch(module, (x,), out)
+    assert any("shape-computation node(s)" in n for n in report["notes"]), report["notes"]
+    assert report["prediction_exact"] is True, (report["predicted_peak_bytes"], report["measured_peak_bytes"])
+    assert report["model_matches_iree_slices"] is True
+    assert report["outputs_bit_identical"] is True
+    vm = rt.load_vm_flatbuffer_file(str(out), driver="local-sync")
+    got = np.asarray(getattr(vm, report["entry_function"])(x.numpy()))
+    with torch.no_grad():
+        want = module.eval()(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -162,6 +162,23 @@ def onnx_failing_checker(kind: str) -> Setup:
     return run
 
 
+def onnx_lstm(sb: Sandbox, art: Artifacts) -> None:
+    """A one-layer LSTM over 6 steps: IREE lowers it to an scf.for loop."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((1, 32, 4)).astype(np.float32), "W")
+    r = numpy_helper.from_array(rng.standard_normal((1, 32, 8)).astype(np.float32), "R")
+    lstm = helper.make_node("LSTM", ["x", "W", "R"], ["y"], name="encoder/lstm", hidden_size=8)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [6, 1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [6, 1, 1, 8])
+    g = helper.make_graph([lstm], "g", [x], [y], initializer=[w, r])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    sb.write("lstm.onnx", m.SerializeToString())
+
+
 NOTES = write("notes.txt", "my notes\n")
 RO = mkdir("ro", 0o555)
 GARBAGE = bytes(range(256)) * 8
@@ -492,6 +509,8 @@ CASES: list[Case] = [
          onnx_failing_checker("unsorted"), E(r"unsorted\.onnx", r"input 'r' of node.*is not output of any previous")),
     Case("onnx-checker-context", "mlir", [C, "unknown.onnx", "-o", "out.vmfb"], onnx_failing_checker("unknown"),
          E(r"unknown\.onnx", r"NoSuchOp", r"Context: Bad node spec")),
+    Case("onnx-recurrent-layer", "mlir", [C, "lstm.onnx", "-o", "out.vmfb"], onnx_lstm,
+         E(r"lstm\.onnx", r"LSTM 'encoder/lstm'", r"loop or branch", r"scf\.for"), forbid=[r"internal"]),
     # ---- issue 24, 9: what is not text on standard input
     Case("opt-binary-stdin", "opt", ["-", "--serenity-schedule"], None, E(r"<stdin>", r"not MLIR text"),
          forbid=[r"serenity-mlir", r"internal"], stdin=GARBAGE),
