@@ -41,9 +41,20 @@ def _module():  # type: ignore[no-untyped-def]
     return Branches()
 
 
-def test_compile_torch(tmp_path: Path) -> None:
+def _assert_computes_as_torch(out: Path, report: dict, module, x, rtol: float) -> None:  # type: ignore[no-untyped-def]
+    """The compiled module gives what PyTorch gives on ``x`` (the module left in eval mode)."""
     torch = _torch()
     import iree.runtime as rt
+
+    vm = rt.load_vm_flatbuffer_file(str(out), driver="local-sync")
+    got = np.asarray(getattr(vm, report["entry_function"])(x.numpy()))
+    with torch.no_grad():
+        want = module.eval()(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-5)
+
+
+def test_compile_torch(tmp_path: Path) -> None:
+    torch = _torch()
     import onnx
 
     module = _module()
@@ -61,11 +72,7 @@ def test_compile_torch(tmp_path: Path) -> None:
     assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["logits"]
     assert any(n.name.startswith("/branches.2/") for n in graph.node)
     # The compiled module computes what PyTorch does.
-    vm = rt.load_vm_flatbuffer_file(str(out), driver="local-sync")
-    got = np.asarray(getattr(vm, report["entry_function"])(x.numpy()))
-    with torch.no_grad():
-        want = module.eval()(x).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    _assert_computes_as_torch(out, report, module, x, rtol=1e-5)
 
 
 def test_compile_torch_without_torch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -90,7 +97,6 @@ def test_compile_torch_attention(tmp_path: Path) -> None:
     its own; the import folds that arithmetic (pipeline.onnx_fold) and the
     module computes what PyTorch does."""
     torch = _torch()
-    import iree.runtime as rt
 
     nn = torch.nn
 
@@ -112,11 +118,7 @@ def test_compile_torch_attention(tmp_path: Path) -> None:
     assert any("shape-computation node(s)" in n for n in report["notes"]), report["notes"]
     assert report["measured_peak_bytes"] == report["predicted_peak_bytes"]
     assert report["outputs_bit_identical"] is True
-    vm = rt.load_vm_flatbuffer_file(str(out), driver="local-sync")
-    got = np.asarray(getattr(vm, report["entry_function"])(x.numpy()))
-    with torch.no_grad():
-        want = module.eval()(x).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    _assert_computes_as_torch(out, report, module, x, rtol=1e-4)
 
 
 def test_compile_torch_vit_class_token(tmp_path: Path) -> None:
@@ -126,7 +128,6 @@ def test_compile_torch_vit_class_token(tmp_path: Path) -> None:
     into a copy of a constant, outside the slab: the memory model must count
     that copy for the prediction to hold) and attention."""
     torch = _torch()
-    import iree.runtime as rt
 
     nn = torch.nn
 
@@ -156,8 +157,4 @@ def test_compile_torch_vit_class_token(tmp_path: Path) -> None:
     assert report["prediction_exact"] is True, (report["predicted_peak_bytes"], report["measured_peak_bytes"])
     assert report["model_matches_iree_slices"] is True
     assert report["outputs_bit_identical"] is True
-    vm = rt.load_vm_flatbuffer_file(str(out), driver="local-sync")
-    got = np.asarray(getattr(vm, report["entry_function"])(x.numpy()))
-    with torch.no_grad():
-        want = module.eval()(x).numpy()
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    _assert_computes_as_torch(out, report, module, x, rtol=1e-4)
