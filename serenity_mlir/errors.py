@@ -70,6 +70,9 @@ class CompilerToolError(SerenityError):
         self.what = what
         self.command = list(command)
         self.stderr = stderr
+        # Where in the user's model the failure is, when the caller knows
+        # (e.g. the ONNX nodes of an op IREE cannot lower).
+        self.hint: str | None = None
         super().__init__(self.summary())
 
     def first_error(self) -> str:
@@ -95,6 +98,8 @@ class CompilerToolError(SerenityError):
         first = self.first_error()
         if first:
             text += f": {first}"
+        if self.hint:
+            text += f"; {self.hint}"
         if kept is not None:
             text += f"; files kept in {kept}"
         return text + " (reproduce with the command above)"

@@ -38,8 +38,8 @@ from serenity_mlir.ir import mlir as mlir_io
 from serenity_mlir.pipeline import measure as run_stage
 from serenity_mlir.pipeline.arena import run_arena_module
 from serenity_mlir.pipeline.chain import BuiltModule, patch_then_build
-from serenity_mlir.pipeline.importer import import_model, model_files
-from serenity_mlir.pipeline.lower import lower_input, write_input
+from serenity_mlir.pipeline.importer import Imported, import_model, model_files
+from serenity_mlir.pipeline.lower import Lowered, lower_input, write_input
 from serenity_mlir.pipeline.paths import check_paths
 from serenity_mlir.pipeline.report import Report, assemble, measured_fields
 from serenity_mlir.pipeline.workdir import WorkFolder, check_keep_temps
@@ -184,10 +184,10 @@ def _compile_model(
     notes: list[str] = []
     src = write_input(imported, work)
     try:
-        lowered = lower_input(src, work, target.with_flags(memory_flags))
+        lowered = _lower(src, work, target.with_flags(memory_flags), imported)
     except CompilerToolError as e:
         memory_flags = _drop_memory_flags(e, memory_flags, settings, notes, progress)
-        lowered = lower_input(src, work, target)
+        lowered = _lower(src, work, target, imported)
     reference = None
     run = run_stage.runner(target) if settings.measure.enabled else None
     if run is not None and settings.measure.verify_outputs:
@@ -253,6 +253,16 @@ def _compile_model(
         _measure(report, run, built, model, reference, target, settings, progress, work, module, patched)
     _publish(built, final)
     return report
+
+
+def _lower(src: Path, work: WorkFolder, target: Target, imported: Imported) -> Lowered:
+    """:func:`lower_input`; a failure to lower an ONNX op names the model's
+    nodes of that op (IREE's message names a line of the imported MLIR)."""
+    try:
+        return lower_input(src, work, target)
+    except CompilerToolError as e:
+        e.hint = imported.unlowered_op_hint(e.stderr, src)
+        raise
 
 
 def _drop_memory_flags(

@@ -26,6 +26,7 @@ is an error naming the input.
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -56,6 +57,95 @@ class Imported:
     # GRU, RNN, Loop, Scan, If), e.g. "LSTM '/lstm/LSTM'": named when the
     # scheduler meets the control flow they become.
     control_flow_nodes: list[str] = field(default_factory=list)
+    # ONNX op type -> the names of the model's nodes of that type (ONNX
+    # only): to name them when IREE cannot lower an op.
+    onnx_nodes: dict[str, list[str]] = field(default_factory=dict)
+
+    def unlowered_op_hint(self, stderr: str, imported_file: Path) -> str | None:
+        """The model's node behind an error IREE reports at a line of the
+        imported file (``imported_file``, as :func:`write_input` wrote it),
+        or, for "failed to legalize operation 'torch.operator'" elsewhere,
+        the model's nodes of that op; None when neither names one.
+
+        IREE's importer writes one ``torch.operator "onnx.<Op>"`` per node,
+        in graph order: the k-th such line of an op is the k-th node of
+        that type."""
+        lines: list[str] = []
+        for m in _ERROR_AT.finditer(stderr):
+            if Path(m.group(1)).resolve() != imported_file.resolve():
+                continue
+            if not lines:
+                try:
+                    lines = imported_file.read_text(errors="replace").splitlines()
+                except OSError:
+                    return None
+            row = int(m.group(2)) - 1
+            op = _ONNX_OPERATOR.search(lines[row]) if 0 <= row < len(lines) else None
+            if op is None:
+                continue
+            marker = f'"onnx.{op.group(1)}"'
+            k = sum(1 for ln in lines[: row + 1] if "torch.operator" in ln and marker in ln)
+            names = self.onnx_nodes.get(op.group(1), [])
+            if 0 < k <= len(names):
+                return f"at the model's {op.group(1)} node '{names[k - 1]}'"
+        unlowered = _UNLOWERED_ONNX_OP.search(stderr)
+        names = self.onnx_nodes.get(unlowered.group(1), []) if unlowered is not None else []
+        if unlowered is None or not names:
+            return None
+        shown = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return f"IREE cannot lower the model's {unlowered.group(1)} node(s) {shown}"
+
+
+# A diagnostic's location, and an ONNX node as IREE's importer writes it.
+_ERROR_AT = re.compile(r"(\S+\.mlir):(\d+):\d+: error")
+_ONNX_OPERATOR = re.compile(r'torch\.operator"?\(?.*?"onnx\.(\w+)"')
+
+# What IREE says of an ONNX op its lowering has no pattern for.
+_UNLOWERED_ONNX_OP = re.compile(r"failed to legalize operation 'torch\.operator'.*?name = \"onnx\.(\w+)\"")
+
+# One failed node in ONNX's inference message, and whether its error is a
+# nested list (the node's function body failed, not the node's own rule).
+_INFERENCE_NODE = re.compile(r"\(op_type:(\w+), node name: ([^)]*)\): \[ShapeInferenceError\] (Inference error\(s\):)?")
+
+
+# Function ops whose result has their first input's shape, and whose body
+# ONNX's own inference cannot get through.
+SAME_SHAPE_FUNCTION_OPS = frozenset({"MeanVarianceNormalization"})
+
+
+def _failed_inside_function_bodies(text: str) -> list[tuple[str, str]]:
+    """The nodes (op type, name) of an ONNX shape-inference failure when
+    every failure is inside the function body of an op of
+    :data:`SAME_SHAPE_FUNCTION_OPS`; else []."""
+    nodes = _INFERENCE_NODE.findall(text)
+    if not nodes or not all(nested and op in SAME_SHAPE_FUNCTION_OPS for op, _, nested in nodes):
+        return []
+    return [(op, name) for op, name, _ in nodes]
+
+
+def _infer(model: Any, stand_ins: frozenset[str]) -> Any:
+    """ONNX's strict shape inference (with data propagation); the nodes of
+    the op types in ``stand_ins`` are inferred as ``Identity`` (on a copy:
+    the model keeps its ops and gets the copy's shapes)."""
+    import onnx
+
+    if not stand_ins:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for n in probe.graph.node:
+        if n.op_type in stand_ins and n.domain in ("", "ai.onnx"):
+            n.op_type = "Identity"
+            del n.attribute[:]
+            del n.input[1:]
+    probe = onnx.shape_inference.infer_shapes(probe, strict_mode=True, data_prop=True)
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.value_info[:]
+    out.graph.value_info.extend(probe.graph.value_info)
+    for mine, inferred in zip(out.graph.output, probe.graph.output, strict=True):
+        mine.CopyFrom(inferred)
+    return out
 
 
 # ONNX ops that IREE's importer turns into scf loops or branches.
@@ -152,18 +242,36 @@ def load_onnx(
         if not quiet:
             print(f"note: {note}", file=sys.stderr)
     shown = pin_onnx_inputs(model, p, input_shapes or {})
+    stand_ins: frozenset[str] = frozenset()
     try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+        model = _infer(model, stand_ins)
     except Exception as e:  # noqa: BLE001
         # ONNX lists one line per node that failed: all of them, on one line.
-        given = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in (input_shapes or {}).items())
-        with_shapes = f" with --input-shape {given}" if given else ""
-        raise InputError(f"{p}: ONNX shape inference failed{with_shapes}: {' '.join(str(e).split())}") from None
+        text = " ".join(str(e).split())
+        inside = _failed_inside_function_bodies(text)
+        if inside:
+            # ONNX's inference of a function op's own body (the Constant in
+            # MeanVarianceNormalization's) fails on a valid model that IREE
+            # lowers: such an op's result has its input's shape.
+            stand_ins = frozenset(op for op, _ in inside)
+            try:
+                model = _infer(model, stand_ins)
+            except Exception as again:  # noqa: BLE001
+                text = " ".join(str(again).split())
+                for op, name in inside:  # the stand-in's name for it is not the model's
+                    text = text.replace(f"(op_type:Identity, node name: {name})", f"(op_type:{op}, node name: {name})")
+                inside = []
+        if not inside:
+            given = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in (input_shapes or {}).items())
+            with_shapes = f" with --input-shape {given}" if given else ""
+            raise InputError(f"{p}: ONNX shape inference failed{with_shapes}: {text}") from None
+        which = ", ".join(f"{op} '{name}'" for op, name in inside)
+        notes.append(f"ONNX shape inference failed inside the function body of {which}: inferred as its input's shape")
     if unshaped_results(model):
         # Shape arithmetic that inference could not see through (see onnx_fold).
         folded = fold_shape_arithmetic(model)
         if folded:
-            model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+            model = _infer(model, stand_ins)
             notes.append(f"folded {folded} shape-computation node(s) of {p.name} into constants")
     for vi in list(model.graph.input) + list(model.graph.output):
         dims = vi.type.tensor_type.shape.dim
@@ -269,8 +377,17 @@ def _import_onnx(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None
     except Exception as e:  # noqa: BLE001 - the importer raises plain exceptions
         raise InputError(f"{p}: IREE's ONNX importer failed: {type(e).__name__}: {e}") from None
     loops = [f"{n.op_type} '{n.name}'" for n in model.graph.node if n.op_type in CONTROL_FLOW_ONNX_OPS]  # type: ignore[attr-defined]
+    by_type: dict[str, list[str]] = {}
+    for i, n in enumerate(model.graph.node):  # type: ignore[attr-defined]
+        by_type.setdefault(n.op_type, []).append(n.name or f"#{i}")
     return Imported(
-        source=p, mlir=module.get_asm(), kind="onnx", notes=notes, input_shapes=shown, control_flow_nodes=loops
+        source=p,
+        mlir=module.get_asm(),
+        kind="onnx",
+        notes=notes,
+        input_shapes=shown,
+        control_flow_nodes=loops,
+        onnx_nodes=by_type,
     )
 
 

@@ -36,11 +36,12 @@ def unshaped_results(model: Any) -> list[tuple[str, str, str]]:
     """(op type, node name, result) for each node result that shape inference
     left without a static shape (no rank, or a dimension it could not
     compute), in graph order."""
-    shaped = set(_known_shapes(model)) | {i.name for i in model.graph.initializer}
+    shaped = set(static_shapes(model)) | {i.name for i in model.graph.initializer}
     return [(n.op_type, n.name, o) for n in model.graph.node for o in n.output if o and o not in shaped]
 
 
-def _known_shapes(model: Any) -> dict[str, list[int]]:
+def static_shapes(model: Any) -> dict[str, list[int]]:
+    """Every value whose shape inference (or the file) gives all dimensions."""
     out: dict[str, list[int]] = {}
     for vi in [*model.graph.value_info, *model.graph.input, *model.graph.output]:
         tt = vi.type.tensor_type
@@ -91,7 +92,7 @@ def fold_shape_arithmetic(model: Any) -> int:
     from onnx import numpy_helper
 
     values: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    shapes = _known_shapes(model)
+    shapes = static_shapes(model)
     graph_outputs = {o.name for o in model.graph.output}
     folded: list[Any] = []
     for node in model.graph.node:

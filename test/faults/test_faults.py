@@ -179,6 +179,21 @@ def onnx_lstm(sb: Sandbox, art: Artifacts) -> None:
     sb.write("lstm.onnx", m.SerializeToString())
 
 
+def onnx_dft(sb: Sandbox, art: Artifacts) -> None:
+    """A Relu then a two-sided DFT, which IREE's ONNX lowering cannot lower."""
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="frontend/relu"),
+        helper.make_node("DFT", ["r"], ["y"], name="frontend/spectrum", onesided=0),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 2])
+    m = helper.make_model(helper.make_graph(nodes, "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    sb.write("dft.onnx", m.SerializeToString())
+
+
 NOTES = write("notes.txt", "my notes\n")
 RO = mkdir("ro", 0o555)
 GARBAGE = bytes(range(256)) * 8
@@ -511,6 +526,8 @@ CASES: list[Case] = [
          E(r"unknown\.onnx", r"NoSuchOp", r"Context: Bad node spec")),
     Case("onnx-recurrent-layer", "mlir", [C, "lstm.onnx", "-o", "out.vmfb"], onnx_lstm,
          E(r"lstm\.onnx", r"LSTM 'encoder/lstm'", r"loop or branch", r"scf\.for"), forbid=[r"internal"]),
+    Case("onnx-op-iree-cannot-lower", "mlir", [C, "dft.onnx", "-o", "out.vmfb"], onnx_dft,
+         E(r"lowering", r"at the model's DFT node 'frontend/spectrum'"), forbid=[r"internal"]),
     # ---- issue 24, 9: what is not text on standard input
     Case("opt-binary-stdin", "opt", ["-", "--serenity-schedule"], None, E(r"<stdin>", r"not MLIR text"),
          forbid=[r"serenity-mlir", r"internal"], stdin=GARBAGE),

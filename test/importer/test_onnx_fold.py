@@ -52,7 +52,7 @@ def _attention_like() -> onnx.ModelProto:
 
 def test_folding_gives_shape_inference_the_reshape() -> None:
     model = _attention_like()
-    assert [r[2] for r in unshaped_results(model)][:1] == ["r"]  # what IREE's importer trips on
+    assert "r" in [r[2] for r in unshaped_results(model)]  # what IREE's importer trips on
     x = np.random.default_rng(0).standard_normal((1, 4, 6)).astype(np.float32)
     (before,) = ReferenceEvaluator(model).run(None, {"x": x})
     folded = fold_shape_arithmetic(model)
