@@ -47,6 +47,15 @@ class Run:
     # runtime, the whole iree-run-module process under an emulator. An upper
     # bound on a warm call, used to keep the latency timing short.
     call_seconds: float | None = None
+    # The module's weights, when the runner copied them into device memory
+    # (iree-run-module stages them; the in-process runtime maps the file):
+    # in the peak, never in the memory model's prediction.
+    staged_weight_bytes: int = 0
+
+    @property
+    def peak_without_staged_weights(self) -> int:
+        """The peak as the memory model predicts it."""
+        return self.peak_bytes - self.staged_weight_bytes
 
     @staticmethod
     def of(record: dict[str, Any]) -> Run:
@@ -60,6 +69,7 @@ class Run:
             outputs_sha256=str(record["outputs_sha256"]),
             inputs=list(record["inputs"]),
             call_seconds=_seconds(record.get("call_seconds", record.get("run_seconds"))),
+            staged_weight_bytes=int(record["constant_bytes"]) if record.get("weights_staged") else 0,
         )
 
     @property

@@ -125,6 +125,7 @@ def run_iree_run_module(
         outputs=arrays,
     )
     record["host_bytes_peak"] = stats.get("HOST_LOCAL", 0)
+    record["weights_staged"] = True  # constant_bytes are in device_bytes_peak
     record["run_seconds"] = round(seconds, 3)
     record["command"] = cmd[: len(prefix or []) + 1]
     return record
