@@ -96,9 +96,14 @@ class BodyGraph:
     barriers: frozenset[int] = frozenset()
     # Globals IREE allocates and fills when the module is initialised
     # (splat-initialised ``util.global``s, e.g. a hoisted 1/sqrt(var + eps)
-    # of a batch norm with default statistics), constants a result exports,
-    # and constants cloned as a concat's target: live for the whole call.
+    # of a batch norm with default statistics) and constants a result
+    # exports: live for the whole call.
     constant_bytes: int = 0
+    # Constants cloned as a concat's target (.concat): IREE copies them in an
+    # execution region of their own ahead of the main one, live for the whole
+    # call; an arena entry point runs one region, where the copy is a slice of
+    # the arena instead.
+    cloned_bytes: int = 0
 
     def predict(self, order: Sequence[int]) -> SlabPrediction:
         """What IREE allocates for ``order``: its slabs and the buffers that
@@ -108,7 +113,9 @@ class BodyGraph:
     @property
     def fixed_bytes(self) -> int:
         """Bytes outside the graph that are live for the whole call."""
-        return self.input_bytes + self.output_bytes + self.constant_bytes if self.model == "iree" else 0
+        if self.model != "iree":
+            return 0
+        return self.input_bytes + self.output_bytes + self.constant_bytes + self.cloned_bytes
 
 
 def splat_global_bytes(module: ir.Operation) -> int:
@@ -476,8 +483,8 @@ class _Builder:
             model=model,
             input_bytes=input_bytes,
             output_bytes=output_bytes + self.exported_constant_bytes,
+            cloned_bytes=cloned_bytes,
             constant_bytes=self.exported_constant_bytes
-            + cloned_bytes
             + (splat_global_bytes(self.func_op.parent) if self.func_op.parent is not None else 0),
             buffers=tuple(buffers),
             barriers=frozenset(v for v, op in enumerate(node_ops) if op.name in REGION_BARRIER_OPS),

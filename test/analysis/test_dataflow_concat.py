@@ -112,7 +112,7 @@ def test_an_update_into_a_constant_writes_into_a_clone_for_the_whole_call() -> N
     g = body.graph
     assert list(g.labels) == ["p", "q", "r"]
     # The clone lives outside the slab for the whole call; %p has no buffer.
-    assert body.constant_bytes == 1088 * 4
+    assert body.cloned_bytes == 1088 * 4
     assert body.fixed_bytes == 1024 * 4 + 1024 * 4 + 1088 * 4  # input, result, clone
     assert g.sizes[0] == 0
     transient = {(g.labels[x.alloc], x.size) for x in body.buffers if not x.output}
@@ -131,7 +131,7 @@ def test_a_copied_update_into_a_constant_copies_into_the_clone() -> None:
     body = _body(text)
     g = body.graph
     assert list(g.labels) == ["p", "flow.tensor.update", "q", "r"]
-    assert body.constant_bytes == 1088 * 4
+    assert body.cloned_bytes == 1088 * 4
     assert g.sizes[1] == 0
     transient = {(g.labels[x.alloc], x.size) for x in body.buffers if not x.output}
     assert transient == {("p", 4096), ("q", 4096)}
