@@ -2,11 +2,11 @@
 
 Standalone (needs torch==2.13.0, timm and onnx; the serenity_mlir package
 never imports it). Every model is built from timm's model definitions (or,
-for RandWire, PC-DARTS, ShuffleNetV2 and MobileNetV2, written here from the
-papers' definitions) with seeded random weights, no pretrained weights,
-narrowed widths and depths, in eval mode, and exported with the TorchScript
-exporter (``dynamo=False``, opset 17, static shapes), then typed with
-``onnx.shape_inference``.
+for those in WRITTEN_HERE, written here from the papers' definitions) with
+seeded random weights, no pretrained weights, narrowed widths and depths,
+in eval mode, and exported with the TorchScript exporter (``dynamo=False``,
+opset 17, static shapes), then typed with ``onnx.shape_inference`` (except
+RAW_EXPORT, kept as the exporter writes them).
 
     python samples/zoo/export_zoo.py [--out samples/zoo] [NAME ...]
 
@@ -479,6 +479,128 @@ class MobileNetV2(nn.Module):
 
 
 # --------------------------------------------------------------------------
+# Beyond image classifiers: keyword spotting, segmentation, super-resolution,
+# transformers. Exported as the exporter writes them (RAW_EXPORT): what a
+# user hands the compiler, shape arithmetic included.
+
+
+class DSCNN(nn.Module):
+    """DS-CNN-S (Zhang et al. 2017, "Hello Edge"; MLPerf Tiny's keyword
+    spotting reference): 10x4 conv stride 2, four depthwise-separable blocks
+    of 64 channels (BN, ReLU), global average pool, 12 classes; the input is
+    49 MFCC frames of 10 coefficients."""
+
+    def __init__(self, channels: int = 64, blocks: int = 4, classes: int = 12) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, channels, (10, 4), (2, 2), (5, 1), bias=False), nn.BatchNorm2d(channels),
+                                  nn.ReLU())  # fmt: skip
+        self.blocks = nn.Sequential(
+            *(
+                nn.Sequential(
+                    nn.Conv2d(channels, channels, 3, 1, 1, groups=channels, bias=False), nn.BatchNorm2d(channels),
+                    nn.ReLU(), nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
+                )  # fmt: skip
+                for _ in range(blocks)
+            )
+        )
+        self.classifier = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+def _double_conv(cin: int, cout: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+    )  # fmt: skip
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger et al. 2015), three levels of double 3x3 convs (8,
+    16, 32 channels instead of 64..1024) with max-pool down, a transposed
+    conv up from the bottom and nearest up-sampling above it, skip
+    concatenations, a 1x1 conv to 2 classes per pixel."""
+
+    def __init__(self, base: int = 8, classes: int = 2) -> None:
+        super().__init__()
+        self.down1, self.down2 = _double_conv(3, base), _double_conv(base, 2 * base)
+        self.bottom = _double_conv(2 * base, 4 * base)
+        self.up2 = nn.ConvTranspose2d(4 * base, 2 * base, 2, 2)
+        self.dec2 = _double_conv(4 * base, 2 * base)
+        self.dec1 = _double_conv(3 * base, base)
+        self.head = nn.Conv2d(base, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.down1(x)
+        b = self.down2(F.max_pool2d(a, 2))
+        c = self.bottom(F.max_pool2d(b, 2))
+        u = self.dec2(torch.cat([self.up2(c), b], 1))
+        u = self.dec1(torch.cat([F.interpolate(u, scale_factor=2.0, mode="nearest"), a], 1))
+        return self.head(u)
+
+
+class ESPCN(nn.Module):
+    """ESPCN (Shi et al. 2016) for x2 super-resolution of the luma channel:
+    5x5 conv 64, 3x3 conv 32 (tanh), 3x3 conv to r^2 = 4 channels, pixel
+    shuffle."""
+
+    def __init__(self, r: int = 2) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 64, 5, padding=2), nn.Tanh(), nn.Conv2d(64, 32, 3, padding=1), nn.Tanh(),
+                                  nn.Conv2d(32, r * r, 3, padding=1))  # fmt: skip
+        self.shuffle = nn.PixelShuffle(r)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.body(x))
+
+
+class TokenTransformer(nn.Module):
+    """A class token, learned position embeddings and pre-norm transformer
+    encoder layers (torch's nn.TransformerEncoderLayer, GELU), then a
+    LayerNorm and a linear head on the class token. ``tokens`` turns the
+    input into (1, n, width)."""
+
+    def __init__(self, tokens: nn.Module, n: int, width: int, depth: int, heads: int, mlp: int, classes: int) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.cls = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, n + 1, width) * 0.02)
+        layer = partial(nn.TransformerEncoderLayer, width, heads, mlp, dropout=0.0, activation="gelu",
+                        batch_first=True, norm_first=True)  # fmt: skip
+        self.encoder = nn.Sequential(*(layer() for _ in range(depth)))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self.tokens(x)
+        t = torch.cat([self.cls.expand(t.shape[0], -1, -1), t], 1) + self.pos
+        return self.head(self.norm(self.encoder(t))[:, 0])
+
+
+class PatchEmbed(nn.Module):
+    """ViT's patch embedding: a conv with the patch size as stride, flattened to tokens."""
+
+    def __init__(self, patch: int, width: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, width, patch, patch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class FrameEmbed(nn.Module):
+    """KWT's embedding: each time frame of the MFCC image (1, 1, coeffs, frames) is one token."""
+
+    def __init__(self, coeffs: int, width: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(coeffs, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x.squeeze(1).transpose(1, 2))
+
+
+# --------------------------------------------------------------------------
 # The zoo: name -> (builder, input shape, what it is)
 
 
@@ -643,10 +765,45 @@ ZOO: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...], str]] = {
         "8,8,16,24,32,56,112 wide (17 inverted residuals), 1x1 head conv 1280; the microcontroller setting of "
         "MCUNetV2 (144x144)",
     ),
+    "ds_cnn_kws": (
+        DSCNN,
+        (1, 1, 49, 10),
+        "written here after DS-CNN-S (Zhang et al. 2017, MLPerf Tiny's keyword spotting model): 10x4/2 conv, four "
+        "depthwise-separable blocks of 64 channels, 12 classes; 49 MFCC frames x 10 coefficients",
+    ),
+    "unet": (
+        UNet,
+        (1, 3, 64, 64),
+        "written here after U-Net (Ronneberger et al. 2015): three levels 8/16/32 wide, transposed conv and nearest "
+        "up-sampling, skip concatenations, 2 classes per pixel",
+    ),
+    "espcn": (
+        ESPCN,
+        (1, 1, 64, 64),
+        "written here after ESPCN (Shi et al. 2016), x2: 5x5 conv 64, 3x3 conv 32, 3x3 conv 4, pixel shuffle",
+    ),
+    "vit": (
+        lambda: TokenTransformer(PatchEmbed(8, 64), 16, 64, depth=2, heads=2, mlp=128, classes=NUM_CLASSES),
+        (1, 3, 32, 32),
+        "written here after ViT (Dosovitskiy et al. 2021): 8x8 patches of a 32x32 image, width 64, depth 2, 2 heads, "
+        "MLP 128, class token, pre-norm (torch's nn.TransformerEncoderLayer)",
+    ),
+    "kwt": (
+        lambda: TokenTransformer(FrameEmbed(40, 64), 98, 64, depth=4, heads=1, mlp=256, classes=35),
+        (1, 1, 40, 98),
+        "written here after the Keyword Transformer KWT-1 (Berg et al. 2021): each of 98 MFCC frames (40 "
+        "coefficients) a token, width 64, 1 head, MLP 256, depth 4 of 12, class token, 35 keywords",
+    ),
 }
 
 # The models written in this file: they export without timm.
-WRITTEN_HERE = ("randwire", "pc_darts_cifar", "shufflenet_v2", "mobilenetv2_035_144")
+WRITTEN_HERE = (
+    "randwire", "pc_darts_cifar", "shufflenet_v2", "mobilenetv2_035_144", "ds_cnn_kws", "unet", "espcn", "vit", "kwt",
+)  # fmt: skip
+# Kept as the exporter writes them (no result shape pinned, nothing folded,
+# no shape inference): the compiler's import must cope, as it must with a
+# user's file.
+RAW_EXPORT = frozenset({"ds_cnn_kws", "unet", "espcn", "vit", "kwt"})
 
 
 @contextlib.contextmanager
@@ -726,6 +883,8 @@ def export(name: str, out_dir: Path) -> Path:
     model = build().eval()
     x = torch.randn(*shape)
     path = out_dir / f"{name}.onnx"
+    # The fused transformer fast path (eval, no grad) has no ONNX export.
+    torch.backends.mha.set_fastpath_enabled(False)
     with torch.no_grad(), static_same_padding(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's warnings about int() on sizes, deprecations
         y = model(x)
@@ -734,6 +893,9 @@ def export(name: str, out_dir: Path) -> Path:
             input_names=["input"], output_names=["output"], do_constant_folding=True,
         )  # fmt: skip
     m = onnx.load(str(path))
+    if name in RAW_EXPORT:
+        onnx.checker.check_model(m)
+        return path
     # The exporter leaves symbolic dims where shapes go through Shape ops (timm's
     # "same" padding, views of x.shape): pin the result's shape and let shape
     # inference propagate the static values through the shape computations.
