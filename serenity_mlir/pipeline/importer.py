@@ -35,7 +35,7 @@ from typing import Any
 
 from serenity_mlir.errors import InputError
 from serenity_mlir.files import captured_stderr
-from serenity_mlir.pipeline.onnx_fold import fold_shape_arithmetic, unshaped_results
+from serenity_mlir.pipeline.onnx_shapes import ShapeInferenceFailed, static_shapes_of
 
 MIN_OPSET = 17
 MLIR_SUFFIXES = (".mlir", ".mlirbc")
@@ -102,51 +102,6 @@ _ONNX_OPERATOR = re.compile(r'torch\.operator"?\(?.*?"onnx\.(\w+)"')
 
 # What IREE says of an ONNX op its lowering has no pattern for.
 _UNLOWERED_ONNX_OP = re.compile(r"failed to legalize operation 'torch\.operator'.*?name = \"onnx\.(\w+)\"")
-
-# One failed node in ONNX's inference message, and whether its error is a
-# nested list (the node's function body failed, not the node's own rule).
-_INFERENCE_NODE = re.compile(r"\(op_type:(\w+), node name: ([^)]*)\): \[ShapeInferenceError\] (Inference error\(s\):)?")
-
-
-# Function ops whose result has their first input's shape, and whose body
-# ONNX's own inference cannot get through.
-SAME_SHAPE_FUNCTION_OPS = frozenset({"MeanVarianceNormalization"})
-
-
-def _failed_inside_function_bodies(text: str) -> list[tuple[str, str]]:
-    """The nodes (op type, name) of an ONNX shape-inference failure when
-    every failure is inside the function body of an op of
-    :data:`SAME_SHAPE_FUNCTION_OPS`; else []."""
-    nodes = _INFERENCE_NODE.findall(text)
-    if not nodes or not all(nested and op in SAME_SHAPE_FUNCTION_OPS for op, _, nested in nodes):
-        return []
-    return [(op, name) for op, name, _ in nodes]
-
-
-def _infer(model: Any, stand_ins: frozenset[str]) -> Any:
-    """ONNX's strict shape inference (with data propagation); the nodes of
-    the op types in ``stand_ins`` are inferred as ``Identity`` (on a copy:
-    the model keeps its ops and gets the copy's shapes)."""
-    import onnx
-
-    if not stand_ins:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    for n in probe.graph.node:
-        if n.op_type in stand_ins and n.domain in ("", "ai.onnx"):
-            n.op_type = "Identity"
-            del n.attribute[:]
-            del n.input[1:]
-    probe = onnx.shape_inference.infer_shapes(probe, strict_mode=True, data_prop=True)
-    out = onnx.ModelProto()
-    out.CopyFrom(model)
-    del out.graph.value_info[:]
-    out.graph.value_info.extend(probe.graph.value_info)
-    for mine, inferred in zip(out.graph.output, probe.graph.output, strict=True):
-        mine.CopyFrom(inferred)
-    return out
-
 
 # ONNX ops that IREE's importer turns into scf loops or branches.
 CONTROL_FLOW_ONNX_OPS = frozenset({"LSTM", "GRU", "RNN", "Loop", "Scan", "If"})
@@ -242,37 +197,13 @@ def load_onnx(
         if not quiet:
             print(f"note: {note}", file=sys.stderr)
     shown = pin_onnx_inputs(model, p, input_shapes or {})
-    stand_ins: frozenset[str] = frozenset()
     try:
-        model = _infer(model, stand_ins)
-    except Exception as e:  # noqa: BLE001
-        # ONNX lists one line per node that failed: all of them, on one line.
-        text = " ".join(str(e).split())
-        inside = _failed_inside_function_bodies(text)
-        if inside:
-            # ONNX's inference of a function op's own body (the Constant in
-            # MeanVarianceNormalization's) fails on a valid model that IREE
-            # lowers: such an op's result has its input's shape.
-            stand_ins = frozenset(op for op, _ in inside)
-            try:
-                model = _infer(model, stand_ins)
-            except Exception as again:  # noqa: BLE001
-                text = " ".join(str(again).split())
-                for op, name in inside:  # the stand-in's name for it is not the model's
-                    text = text.replace(f"(op_type:Identity, node name: {name})", f"(op_type:{op}, node name: {name})")
-                inside = []
-        if not inside:
-            given = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in (input_shapes or {}).items())
-            with_shapes = f" with --input-shape {given}" if given else ""
-            raise InputError(f"{p}: ONNX shape inference failed{with_shapes}: {text}") from None
-        which = ", ".join(f"{op} '{name}'" for op, name in inside)
-        notes.append(f"ONNX shape inference failed inside the function body of {which}: inferred as its input's shape")
-    if unshaped_results(model):
-        # Shape arithmetic that inference could not see through (see onnx_fold).
-        folded = fold_shape_arithmetic(model)
-        if folded:
-            model = _infer(model, stand_ins)
-            notes.append(f"folded {folded} shape-computation node(s) of {p.name} into constants")
+        model, shape_notes = static_shapes_of(model, p.name)
+    except ShapeInferenceFailed as e:
+        given = ", ".join(f"{k}={'x'.join(map(str, v))}" for k, v in (input_shapes or {}).items())
+        with_shapes = f" with --input-shape {given}" if given else ""
+        raise InputError(f"{p}: ONNX shape inference failed{with_shapes}: {e}") from None
+    notes.extend(shape_notes)
     for vi in list(model.graph.input) + list(model.graph.output):
         dims = vi.type.tensor_type.shape.dim
         for i, d in enumerate(dims):

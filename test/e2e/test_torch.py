@@ -94,7 +94,7 @@ def test_compile_torch_attention(tmp_path: Path) -> None:
     """A transformer encoder layer: the exporter computes the attention's
     reshape target at run time (Shape, Slice, Concat), which leaves ONNX shape
     inference without the reshaped tensor's rank and fails IREE's importer on
-    its own; the import folds that arithmetic (pipeline.onnx_fold) and the
+    its own; the import folds that arithmetic (pipeline.onnx_shapes) and the
     module computes what PyTorch does."""
     torch = _torch()
 

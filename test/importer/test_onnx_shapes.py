@@ -1,4 +1,4 @@
-"""Shape arithmetic folded before import (pipeline.onnx_fold), on small
+"""Shape arithmetic folded before import (pipeline.onnx_shapes), on small
 synthetic ONNX graphs: what is folded, what is left, and that the folded
 graph computes what the original did (ONNX's reference evaluator on both)."""
 
@@ -9,8 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
-
-from serenity_mlir.pipeline.onnx_fold import MAX_FOLD_ELEMENTS, fold_shape_arithmetic, unshaped_results
+from serenity_mlir.pipeline.onnx_shapes import MAX_FOLD_ELEMENTS, fold_shape_arithmetic, unshaped_results
 
 
 def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
