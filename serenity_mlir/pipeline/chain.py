@@ -63,6 +63,18 @@ class BuiltModule:
         return self.placed.slab_bytes if self.placed is not None else self.prediction.slab_bytes
 
     @property
+    def cloned_bytes(self) -> int:
+        """Constants IREE copies for the call outside the slab (none with an
+        arena entry point: there the copy is a slice of the arena)."""
+        return self.sched.body.cloned_bytes if self.arena is None else 0
+
+    @property
+    def predicted_transient_bytes(self) -> int:
+        """What the call allocates besides its inputs and results: the slab
+        and the constants it copies (the runtime's ``transient_bytes``)."""
+        return self.predicted_slab_bytes + self.cloned_bytes
+
+    @property
     def predicted_peak_bytes(self) -> int:
         """The slab plus what lives outside it for the whole call (inputs,
         results, globals IREE fills at initialisation); for an arena entry

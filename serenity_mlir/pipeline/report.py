@@ -46,6 +46,7 @@ class Report:
     # slab for the whole call.
     predicted_peak_bytes: int
     program_order_predicted_peak_bytes: int
+    # The slab, and constants IREE copies for the call (a concat into one).
     predicted_transient_bytes: int
     predicted_live_transient_bytes: int
     program_order_predicted_transient_bytes: int
@@ -242,9 +243,9 @@ def assemble(
         memory_model=sched.body.model,
         predicted_peak_bytes=module.predicted_peak_bytes,
         program_order_predicted_peak_bytes=program.slab_bytes + fixed,
-        predicted_transient_bytes=module.predicted_slab_bytes,
+        predicted_transient_bytes=module.predicted_transient_bytes,
         predicted_live_transient_bytes=chosen.live_bytes,
-        program_order_predicted_transient_bytes=program.slab_bytes,
+        program_order_predicted_transient_bytes=program.slab_bytes + module.cloned_bytes,
         schedule_peak_bytes=sched.result.peak_bytes,
         program_order_schedule_peak_bytes=sched.program_peak,
         lower_bound_bytes=sched.result.lower_bound_bytes + fixed,

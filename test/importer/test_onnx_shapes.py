@@ -9,6 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
+
 from serenity_mlir.pipeline.onnx_shapes import MAX_FOLD_ELEMENTS, fold_shape_arithmetic, unshaped_results
 
 
