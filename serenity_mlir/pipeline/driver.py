@@ -212,7 +212,7 @@ def _compile_model(
         ) from None
     except CompilerToolError as e:
         memory_flags = _drop_memory_flags(e, memory_flags, settings, notes, progress)
-        lowered = lower_input(src, work, target)  # the reference may still be reading src
+        lowered = _lower(src, work, target, imported)  # the reference may still be reading src
         lowered, patch, module = patch_then_build(
             lowered, target, settings, work, out.name, model.name, progress, progress.detail
         )

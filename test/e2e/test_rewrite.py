@@ -235,8 +235,9 @@ def test_compile_rewrite_second_round(tmp_path: Path) -> None:
     assert site["second_round_rewrites"] == 1
     assert rep["outputs_within_tolerance"] is True
     assert rep["measured_peak_bytes"] == rep["predicted_peak_bytes"]
+    # The DP-only module's measured peak (its outputs are checked elsewhere).
     r0 = run_tool("serenity-mlir", "compile", str(model), "-o", str(tmp_path / "d.vmfb"), "--report",
-                  str(tmp_path / "d.json"), "-q")  # fmt: skip
+                  str(tmp_path / "d.json"), "-q", "--no-verify-outputs")  # fmt: skip
     assert r0.returncode == 0, r0.stderr
     rep0 = json.loads((tmp_path / "d.json").read_text())
     assert rep["measured_peak_bytes"] < rep0["measured_peak_bytes"]
@@ -274,8 +275,9 @@ def test_compile_rewrite_on_darts_cifar(tmp_path: Path) -> None:
     assert rep["rewrite_predicted_peak_bytes"] < rep["rewrite_baseline_predicted_peak_bytes"]
     assert rep["measured_peak_bytes"] == rep["predicted_peak_bytes"]
     assert rep["outputs_within_tolerance"] is True
+    # The DP-only module's measured peak (its outputs are checked elsewhere).
     r0 = run_tool("serenity-mlir", "compile", str(model), "-o", str(tmp_path / "d.vmfb"), "--report",
-                  str(tmp_path / "d.json"), "-q")  # fmt: skip
+                  str(tmp_path / "d.json"), "-q", "--no-verify-outputs")  # fmt: skip
     assert r0.returncode == 0, r0.stderr
     rep0 = json.loads((tmp_path / "d.json").read_text())
     assert rep["measured_peak_bytes"] * 1.2 <= rep0["measured_peak_bytes"]
