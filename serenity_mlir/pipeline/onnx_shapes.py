@@ -27,12 +27,15 @@ infers as it is is not touched.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 # A folded result must be shape-sized: folding never materialises a weight-
 # sized tensor that the model computes (a ConstantOfShape of an activation).
 MAX_FOLD_ELEMENTS = 64
+# ... and every input of a folded node at most this many.
+MAX_INPUT_ELEMENTS = 4096
 
 # Ops whose value depends on more than their inputs.
 _NOT_FOLDABLE = frozenset(
@@ -100,7 +103,11 @@ def fold_shape_arithmetic(model: Any) -> int:
     import numpy as np
     from onnx import numpy_helper
 
-    values: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    # Only small constants feed the folding: shape arithmetic never reads a
+    # weight, and a weight-sized evaluation would be thrown away anyway.
+    values: dict[str, Any] = {
+        i.name: numpy_helper.to_array(i) for i in model.graph.initializer if math.prod(i.dims) <= MAX_INPUT_ELEMENTS
+    }
     shapes = static_shapes(model)
     graph_outputs = {o.name for o in model.graph.output}
     folded: list[Any] = []
@@ -111,7 +118,7 @@ def fold_shape_arithmetic(model: Any) -> int:
         if node.op_type == "Constant":
             # Its value feeds the folding; the node itself stays as it is.
             const = _evaluate(model, node, values)
-            if const is not None:
+            if const is not None and np.asarray(const[0]).size <= MAX_INPUT_ELEMENTS:
                 values[node.output[0]] = np.asarray(const[0])
             continue
         if any(o in graph_outputs for o in node.output):

@@ -10,7 +10,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
-from serenity_mlir.pipeline.onnx_shapes import MAX_FOLD_ELEMENTS, fold_shape_arithmetic, unshaped_results
+from serenity_mlir.pipeline.onnx_shapes import (
+    MAX_FOLD_ELEMENTS,
+    MAX_INPUT_ELEMENTS,
+    fold_shape_arithmetic,
+    unshaped_results,
+)
 
 
 def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
@@ -112,3 +117,21 @@ def test_a_model_result_is_never_folded_away() -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     assert fold_shape_arithmetic(model) == 0
     assert [n.op_type for n in model.graph.node] == ["Shape"]
+
+
+@pytest.mark.parametrize("n", [MAX_INPUT_ELEMENTS, MAX_INPUT_ELEMENTS + 1])
+def test_weights_never_feed_the_folding(n: int) -> None:
+    """A Gather of two entries from a constant table is folded only while
+    the table is shape-arithmetic sized, never from a weight."""
+    table = numpy_helper.from_array(np.arange(n, dtype=np.float32), "table")
+    idx = numpy_helper.from_array(np.array([0, 1], np.int64), "idx")
+    nodes = [helper.make_node("Gather", ["table", "idx"], ["g"]), helper.make_node("Add", ["x", "g"], ["y"])]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+        initializer=[table, idx],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert fold_shape_arithmetic(model) == (1 if n <= MAX_INPUT_ELEMENTS else 0)
