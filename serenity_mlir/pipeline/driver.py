@@ -203,9 +203,9 @@ def _compile_model(
             lowered, target.with_flags(memory_flags), settings, work, out.name, model.name, progress, progress.detail
         )
     except ControlFlowError as e:
-        if not imported.control_flow_nodes:
+        nodes = imported.control_flow_hint()
+        if nodes is None:
             raise
-        nodes = ", ".join(imported.control_flow_nodes[:3]) + (", ..." if len(imported.control_flow_nodes) > 3 else "")
         raise ControlFlowError(
             f"{model.name}: {nodes} lower(s) to a loop or branch, and only straight-line function bodies are "
             f"scheduled; iree-compile builds this model without scheduling ({e})"

@@ -53,13 +53,16 @@ class Imported:
     # Each input as it is compiled, e.g. "input_1: 1x96x96x3xf32 (batch pinned from ?)"
     # (ONNX and TFLite inputs; empty for MLIR files).
     input_shapes: list[str] = field(default_factory=list)
-    # The model's nodes that IREE lowers to loops or branches (ONNX LSTM,
-    # GRU, RNN, Loop, Scan, If), e.g. "LSTM '/lstm/LSTM'": named when the
-    # scheduler meets the control flow they become.
-    control_flow_nodes: list[str] = field(default_factory=list)
     # ONNX op type -> the names of the model's nodes of that type (ONNX
-    # only): to name them when IREE cannot lower an op.
+    # only): to name them when IREE cannot lower an op, or lowers one to
+    # control flow.
     onnx_nodes: dict[str, list[str]] = field(default_factory=dict)
+
+    def control_flow_hint(self) -> str | None:
+        """The model's nodes that IREE lowers to loops or branches (ONNX LSTM,
+        GRU, RNN, Loop, Scan, If), e.g. "LSTM '/lstm/LSTM'", or None."""
+        nodes = [f"{op} '{n}'" for op in sorted(CONTROL_FLOW_ONNX_OPS) for n in self.onnx_nodes.get(op, [])]
+        return _some(nodes) if nodes else None
 
     def unlowered_op_hint(self, stderr: str, imported_file: Path) -> str | None:
         """The model's node behind an error IREE reports at a line of the
@@ -92,8 +95,14 @@ class Imported:
         names = self.onnx_nodes.get(unlowered.group(1), []) if unlowered is not None else []
         if unlowered is None or not names:
             return None
-        shown = ", ".join(f"'{n}'" for n in names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        shown = _some([f"'{n}'" for n in names])
         return f"IREE cannot lower the model's {unlowered.group(1)} node(s) {shown}"
+
+
+def _some(items: list[str], shown: int = 3) -> str:
+    """The first ``shown`` items, and how many more."""
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 # A diagnostic's location, and an ONNX node as IREE's importer writes it.
@@ -307,7 +316,6 @@ def _import_onnx(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None
         raise InputError(f"{p}: IREE's ONNX importer produced invalid IR: {e}") from None
     except Exception as e:  # noqa: BLE001 - the importer raises plain exceptions
         raise InputError(f"{p}: IREE's ONNX importer failed: {type(e).__name__}: {e}") from None
-    loops = [f"{n.op_type} '{n.name}'" for n in model.graph.node if n.op_type in CONTROL_FLOW_ONNX_OPS]  # type: ignore[attr-defined]
     by_type: dict[str, list[str]] = {}
     for i, n in enumerate(model.graph.node):  # type: ignore[attr-defined]
         by_type.setdefault(n.op_type, []).append(n.name or f"#{i}")
@@ -317,7 +325,6 @@ def _import_onnx(p: Path, quiet: bool, shapes: dict[str, tuple[int, ...]] | None
         kind="onnx",
         notes=notes,
         input_shapes=shown,
-        control_flow_nodes=loops,
         onnx_nodes=by_type,
     )
 
